@@ -1,0 +1,69 @@
+"""Preparing an edition for sending: render once, store it, and build its MessageTemplate.
+
+An edition is identified by a key made from the digest's date and issue name
+(``2011-07-11-weekly-highlights``). Sending the same digest again finds the stored edition and resumes;
+changing the content of an edition that has already reached someone is refused, because the list would
+then have received two different versions under one Message-ID series.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import hashlib
+import re
+
+from newsletter.config import Settings
+from newsletter.deliveries import Edition, Ledger
+from newsletter.digest import Digest
+from newsletter.errors import SendRefused
+from newsletter.message import encode_text, format_address, single_line
+from newsletter.personalise import MessageTemplate
+from newsletter.render import RenderedEdition, Renderer
+
+
+def edition_key(digest: Digest) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", digest.issue.lower()).strip("-")[:80] or "edition"
+    return f"{digest.date.isoformat()}-{slug}"
+
+
+def content_hash(rendered: RenderedEdition) -> str:
+    parts = (rendered.subject, rendered.text, rendered.html)
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedEdition:
+    edition: Edition
+    template: MessageTemplate
+
+
+def message_template(edition: Edition, digest_name: str, settings: Settings, date: str | None = None) -> MessageTemplate:
+    from_name, from_addr = email.utils.parseaddr(single_line(settings.from_address))
+    return MessageTemplate(
+        subject=edition.subject,
+        text=edition.text,
+        html_body=edition.html,
+        from_header=format_address(from_name, from_addr),
+        list_id_header=f"{encode_text(digest_name, 'List-Id')} <{settings.effective_list_id}>",
+        feedback_id=f"e{edition.id}:{settings.effective_list_id.replace(':', '')}:newsletter:{settings.from_domain}",
+        date=date or email.utils.formatdate(usegmt=True),
+    )
+
+
+def prepare_edition(digest: Digest, renderer: Renderer, ledger: Ledger, settings: Settings) -> PreparedEdition:
+    rendered = renderer.render_edition(digest, settings)
+    key = edition_key(digest)
+    digest_hash = content_hash(rendered)
+    stored = ledger.find_edition(key)
+    if stored is not None and stored.content_hash != digest_hash and ledger.has_deliveries(stored.id):
+        raise SendRefused(
+            f"edition {key} has already been sent to some subscribers with different content; "
+            "finishing it with changed content would mail two versions. Resume it unchanged, or give the "
+            "changed digest a new date or issue name to send it as a new edition."
+        )
+    edition = ledger.save_edition(
+        key=key, subject=rendered.subject, html=rendered.html, text=rendered.text,
+        digest_json=digest.model_dump_json(), content_hash=digest_hash,
+    )
+    return PreparedEdition(edition, message_template(edition, digest.newsletter, settings))

@@ -1,0 +1,31 @@
+"""Alembic environment: one migration history for the whole database (store, editions, ledger)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+import newsletter.deliveries  # noqa: F401  - registers the ledger tables on the shared metadata
+import subscribers.models  # noqa: F401
+from subscribers.db import Base, make_engine
+
+target_metadata = Base.metadata
+
+
+def run(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no database URL given to the migration environment")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        run(conn)
+    engine.dispose()

@@ -1,0 +1,26 @@
+"""Transports hand finished messages to the world: one small interface (``base.Transport``), one module each.
+
+``open_transport`` is the only place that maps a setting to a class, so adding a provider touches this
+function and its own module, nothing else.
+"""
+
+from __future__ import annotations
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError
+from newsletter.transports.base import Transport
+
+TRANSPORTS = ("outbox", "discard")
+
+
+def open_transport(settings: Settings) -> Transport:
+    name = settings.transport
+    if name == "outbox":
+        from newsletter.transports.outbox import OutboxTransport
+
+        return OutboxTransport(settings.outbox_dir)
+    if name == "discard":
+        from newsletter.transports.discard import DiscardTransport
+
+        return DiscardTransport()
+    raise ConfigError(f"unknown transport {name!r}; choose one of: {', '.join(TRANSPORTS)}")

@@ -1,0 +1,86 @@
+"""Signed, purpose-scoped tokens for confirm and unsubscribe links.
+
+A token is ``<subscriber id>.<expiry>.<signature>`` (ids and expiry in base 36, signature base64url).
+The signature is HMAC-SHA256 under a key derived from the secret and the purpose, over the list id,
+subscriber id and expiry, so a confirm token cannot unsubscribe, a token of another list is refused, and
+changing any part breaks it. Signatures are compared with ``hmac.compare_digest`` (constant time).
+Unsubscribe tokens carry expiry 0: they must keep working in every edition ever sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import time
+
+from subscribers.errors import InvalidToken, TokenExpired
+
+SIGNATURE_BYTES = 16  # 128 bits: beyond guessing, and keeps links short
+MAX_TOKEN_LENGTH = 64
+
+
+class Purpose(enum.StrEnum):
+    confirm = "confirm"
+    unsubscribe = "unsubscribe"
+
+
+def _key(secret: str, purpose: Purpose) -> bytes:
+    return hmac.new(secret.encode("utf-8"), b"newsletter-token-salt:" + purpose.encode(), hashlib.sha256).digest()
+
+
+def _signature(secret: str, purpose: Purpose, list_id: str, subscriber_id: int, expires: int) -> str:
+    message = f"{list_id}\x1f{subscriber_id}\x1f{expires}".encode()
+    digest = hmac.new(_key(secret, purpose), message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _b36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+class TokenSigner:
+    """Signs and verifies tokens for one secret and one list. Cheap to build; holds no state but keys."""
+
+    def __init__(self, secret: str, list_id: str) -> None:
+        if len(secret) < 16:
+            raise ValueError("the token secret must be at least 16 characters")
+        self._secret = secret
+        self._list_id = list_id
+
+    def sign(self, purpose: Purpose, subscriber_id: int, *, ttl_seconds: int | None = None,
+             now: float | None = None) -> str:
+        if subscriber_id < 1:
+            raise ValueError("subscriber ids are positive")
+        expires = 0 if ttl_seconds is None else int((time.time() if now is None else now) + ttl_seconds)
+        signature = _signature(self._secret, purpose, self._list_id, subscriber_id, expires)
+        return f"{_b36(subscriber_id)}.{_b36(expires)}.{signature}"
+
+    def verify(self, purpose: Purpose, token: str, *, now: float | None = None) -> int:
+        """The subscriber id the token names; InvalidToken or TokenExpired otherwise."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("This link is not valid.")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise InvalidToken("This link is not valid.")
+        try:
+            subscriber_id = int(parts[0], 36)
+            expires = int(parts[1], 36)
+        except ValueError:
+            raise InvalidToken("This link is not valid.") from None
+        # Re-encoding rejects non-canonical spellings ("+1", "01", upper case) that int() would accept.
+        if _b36(subscriber_id) != parts[0] or _b36(expires) != parts[1] or subscriber_id < 1:
+            raise InvalidToken("This link is not valid.")
+        expected = _signature(self._secret, purpose, self._list_id, subscriber_id, expires)
+        if not hmac.compare_digest(expected.encode("ascii"), parts[2].encode("utf-8", "replace")):
+            raise InvalidToken("This link is not valid.")
+        if expires and (time.time() if now is None else now) > expires:
+            raise TokenExpired("This link has expired.", subscriber_id)
+        return subscriber_id
