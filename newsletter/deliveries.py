@@ -73,6 +73,7 @@ class Edition(Base):
         Enum(EditionStatus, name="edition_status", native_enum=False, length=16), default=EditionStatus.draft
     )
     transport: Mapped[str] = mapped_column(String(32), default="")
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -92,6 +93,7 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(String(255))
     provider_id: Mapped[str] = mapped_column(String(255), default="")
     last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -58,7 +58,9 @@ def slot_marker(name: str) -> str:
     another one and a fill by ``str.replace`` can never hit the wrong slot.
     """
     if not _SLOT_NAME.fullmatch(name):
-        raise ValueError(f"slot name {name!r}: use lower-case letters and digits joined by single underscores")
+        raise ValueError(
+            f"slot name {name!r}: use lower-case letters and digits joined by single underscores"
+        )
     return f"__nl_slot_{name}__"
 
 
@@ -95,13 +97,16 @@ def wrap_text(text: str, width: int = TEXT_WIDTH, first: str = "", rest: str | N
     ``first`` prefixes the first line (e.g. a bullet), ``rest`` the others (default: spaces of the same
     width, giving a hanging indent). Hyphens are not break points, or URLs would be split at them.
     """
+    text = str(text)
+    if len(first) + len(text) <= width and " ".join(text.split()) == text:
+        return first + text  # fast path: most headlines fit; textwrap costs ~50 µs a call
     wrapper = _TextWrapper(
         width=width,
         initial_indent=first,
         subsequent_indent=" " * len(first) if rest is None else rest,
         break_on_hyphens=False,
     )
-    paragraphs = [p for p in re.split(r"\n\s*\n", str(text)) if p.strip()]
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "\n\n".join(wrapper.fill(p) for p in paragraphs)
 
 
@@ -123,11 +128,6 @@ def link_ref(context: Context, url: object) -> int:
     """The number of ``url`` in the text edition's link list (the renderer numbers them in reading order)."""
     numbers: Mapping[str, int] = context["link_numbers"]
     return numbers[str(url)]
-
-
-def _autoescape(template_name: str | None) -> bool:
-    """Escape everything except plain text: an unknown kind of template is safer escaped."""
-    return not (template_name or "").endswith((".txt.j2", ".txt"))
 
 
 def _where(exc: BaseException) -> str:
@@ -167,9 +167,13 @@ class Renderer:
         if templates_dir.resolve() != DEFAULT_TEMPLATES_DIR.resolve():
             search.append(DEFAULT_TEMPLATES_DIR)
         self.templates_dir = templates_dir
+        self._search = tuple(search)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(search),
-            autoescape=_autoescape,
+            # Escape everything except plain text: an unknown kind of template is safer escaped.
+            autoescape=jinja2.select_autoescape(
+                disabled_extensions=("txt.j2", "txt"), default=True, default_for_string=True
+            ),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -221,9 +225,10 @@ class Renderer:
         try:
             return self.env.get_template(template).render(context)
         except jinja2.TemplateNotFound as exc:
-            searched = ", ".join(str(p) for p in self.env.loader.searchpath)  # type: ignore[union-attr]
+            searched = ", ".join(str(p) for p in self._search)
             raise RenderError(f"template {exc.name} not found (searched {searched})") from exc
-        except Exception as exc:  # an editor's template can raise anything; the user gets a message, not a trace
+        # An editor's template can raise anything; the user gets a message, not a traceback.
+        except Exception as exc:
             where = _where(exc)
             kind = "" if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: "
             message = getattr(exc, "message", None) or str(exc)
@@ -237,7 +242,9 @@ class Renderer:
         except ValueError as exc:  # css_inline.InlineError subclasses ValueError
             raise RenderError(f"{template}: CSS inlining failed: {exc}") from exc
         if not html.lstrip()[:15].lower() == "<!doctype html>":
-            raise RenderError(f"{template}: the HTML lost its <!doctype html>; clients would render it in quirks mode")
+            raise RenderError(
+                f"{template}: the HTML lost its <!doctype html>; clients would render it in quirks mode"
+            )
         return html
 
     def _text(self, template: str, context: Mapping[str, object]) -> str:

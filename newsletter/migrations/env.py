@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import newsletter.deliveries  # noqa: F401  - registers the ledger tables on the shared metadata
+import newsletter.feedback.records  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base, make_engine
 

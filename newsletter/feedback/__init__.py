@@ -1,0 +1,1 @@
+"""Feedback from receivers (bounces, complaints, unsubscribes), normalised at the edge into one record."""
