@@ -56,10 +56,13 @@ def send_command(
             return
         addresses = [normalise_email(a) for a in test or []]
         prepared = prepare_edition(parsed, renderer, database.ledger, settings)
-        sender = Sender(settings=settings, store=database.store, ledger=database.ledger,
-                        transport=open_transport(settings), links=links)
+
+        def sender() -> Sender:  # opened only once the send is certain: no folder, no connection before
+            return Sender(settings=settings, store=database.store, ledger=database.ledger,
+                          transport=open_transport(settings), links=links)
+
         if addresses:
-            results = sender.send_test(prepared, addresses)
+            results = sender().send_test(prepared, addresses)
             _report({"edition": prepared.edition.key, "test": True, "transport": settings.transport,
                      "results": [{"email": a, "outcome": str(r.outcome), "detail": r.detail}
                                  for a, r in zip(addresses, results, strict=True)]}, as_json)
@@ -82,7 +85,7 @@ def send_command(
                 elapsed = bar.tasks[0].elapsed or 0.0
                 bar.update(task, completed=done, total=of, rate=done / elapsed if elapsed else 0.0)
 
-            result = sender.send(prepared, progress)
+            result = sender().send(prepared, progress)
         _report(result.as_dict(), as_json)
         if settings.transport == "outbox" and not as_json:
             err.print(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
