@@ -18,7 +18,14 @@ from rich.markup import escape
 
 from newsletter.cli_send import send_command
 from newsletter.cli_subscribers import app as subscribers_app
-from newsletter.config import DEFAULT_CONFIG_FILE, ENV_PREFIX, Settings, load_settings, write_secret_key
+from newsletter.config import (
+    ENV_PREFIX,
+    Settings,
+    append_settings,
+    config_path,
+    load_settings,
+    new_secret_key,
+)
 from newsletter.database import open_database
 from newsletter.errors import NewsletterError
 from newsletter.preview import write_preview
@@ -27,21 +34,27 @@ from subscribers.models import Status
 from subscribers.store import Consent
 
 app = typer.Typer(
-    help="Produce and deliver an email newsletter.", no_args_is_help=True, add_completion=False,
+    help="Produce and deliver an email newsletter.",
+    no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.add_typer(subscribers_app, name="subscribers", help="Manage the list.")
 app.command("send")(send_command)
 
 DEMO_DOMAIN = "example.org"
+DEMO_POSTAL_ADDRESS = "Demo Newsroom, 1 Example Street, 10115 Example City"
 
 
 @app.callback()
 def _load(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option(help="TOML settings file (default: ./newsletter.toml)")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML settings file (default: ./newsletter.toml)")
+    ] = None,
 ) -> None:
     ctx.obj = load_settings(config_file=config)
+    ctx.meta["config_path"] = config_path(config_file=config)
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -61,10 +74,18 @@ def init(
     out = Console(stderr=True)
     try:
         out.print(f"database ready: {database.engine.url.render_as_string()}")
+        config_file: Path = ctx.find_root().meta["config_path"]
+        additions: dict[str, str] = {}
         if len(settings.secret_key) < 16:
-            config_file = Path(DEFAULT_CONFIG_FILE)
-            write_secret_key(config_file)
+            additions["secret_key"] = new_secret_key()
             out.print(f"wrote a new secret key to {config_file} (keep it private; tokens are signed with it)")
+        if demo and not settings.postal_address:
+            additions["postal_address"] = DEMO_POSTAL_ADDRESS
+            out.print(
+                f"demo: postal address set to {DEMO_POSTAL_ADDRESS!r} in {config_file}; put your own there"
+            )
+        if additions:
+            append_settings(config_file, additions)
         if demo:
             rows = [(f"reader{i}@{DEMO_DOMAIN}", f"Reader {i}") for i in range(1, demo + 1)]
             added = database.store.add_many(rows, status=Status.confirmed, consent=Consent(source="demo"))
@@ -77,7 +98,9 @@ def init(
 def render(
     ctx: typer.Context,
     digest: Annotated[Path, typer.Argument(help="digest file (.yaml or .json)")],
-    out: Annotated[Path, typer.Option(help="folder for edition.html, edition.txt and sample.eml")] = Path("preview"),
+    out: Annotated[Path, typer.Option(help="folder for edition.html, edition.txt and sample.eml")] = Path(
+        "preview"
+    ),
 ) -> None:
     """Render a digest for preview: edition.html and edition.txt (with a sample reader) and sample.eml."""
     paths = write_preview(settings_of(ctx), digest, out)
@@ -99,8 +122,15 @@ def stats(
             editions = [e for e in editions if e.key == edition]
             if not editions:
                 raise NewsletterError(f"no edition {edition!r}; `newsletter stats` lists them")
-        report = [{"edition": e.key, "subject": e.subject, "status": str(e.status),
-                   "deliveries": database.ledger.counts(e.id)} for e in editions]
+        report = [
+            {
+                "edition": e.key,
+                "subject": e.subject,
+                "status": str(e.status),
+                "deliveries": database.ledger.counts(e.id),
+            }
+            for e in editions
+        ]
     finally:
         database.close()
     if as_json:

@@ -28,13 +28,19 @@ def add(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="the address")],
     name: Annotated[str, typer.Option(help="display name")] = "",
-    confirmed: Annotated[bool, typer.Option("--confirmed", help="you hold their consent: add as confirmed")] = False,
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="you hold their consent: add as confirmed")
+    ] = False,
 ) -> None:
     """Add one address (pending unless --confirmed)."""
     database = _database(ctx)
     try:
-        subscriber = database.store.add(email, name, status=Status.confirmed if confirmed else Status.pending,
-                                        consent=Consent(source="cli"))
+        subscriber = database.store.add(
+            email,
+            name,
+            status=Status.confirmed if confirmed else Status.pending,
+            consent=Consent(source="cli"),
+        )
     finally:
         database.close()
     typer.echo(f"added {subscriber.email} ({subscriber.status})")
@@ -43,20 +49,30 @@ def add(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV with a header row and an 'email' column (optional 'name')")],
-    confirmed: Annotated[bool, typer.Option("--confirmed", help="you hold their consent: add as confirmed")] = False,
+    file: Annotated[
+        Path, typer.Argument(help="CSV with a header row and an 'email' column (optional 'name')")
+    ],
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="you hold their consent: add as confirmed")
+    ] = False,
 ) -> None:
     """Import a CSV; every bad row is reported with its line number, the good rows are written."""
     database = _database(ctx)
     try:
-        report = import_csv(database.store, file, status=Status.confirmed if confirmed else Status.pending,
-                            consent=Consent(source=f"import:{file.name}"))
+        report = import_csv(
+            database.store,
+            file,
+            status=Status.confirmed if confirmed else Status.pending,
+            consent=Consent(source=f"import:{file.name}"),
+        )
     finally:
         database.close()
     for error in report.errors:
         typer.echo(f"{file}:{error.line}: {error.value!r}: {error.reason}", err=True)
-    typer.echo(f"added {report.added}, already listed {report.already_listed}, "
-               f"duplicates in file {report.duplicates_in_file}, bad rows {len(report.errors)}")
+    typer.echo(
+        f"added {report.added}, already listed {report.already_listed}, "
+        f"duplicates in file {report.duplicates_in_file}, bad rows {len(report.errors)}"
+    )
     if report.errors:
         raise typer.Exit(3)
 

@@ -33,7 +33,9 @@ class Item(_Model):
     url: HttpUrl | None = None
     byline: str | None = Field(default=None, min_length=1)
     source: str | None = Field(default=None, min_length=1)
-    language: str | None = Field(default=None, min_length=1, description="e.g. 'Burmese' for a link in Burmese")
+    language: str | None = Field(
+        default=None, min_length=1, description="e.g. 'Burmese' for a link in Burmese"
+    )
     related: tuple[Item, ...] = ()
 
     @model_validator(mode="after")
@@ -131,7 +133,9 @@ def _format_errors(path: Path, exc: ValidationError, root: yaml.Node | None) -> 
     lines = [f"{path}: {exc.error_count()} problem(s) in the digest:"]
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        field = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[") or "(top)"
+        field = (
+            ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[") or "(top)"
+        )
         line = _yaml_line(root, loc) if root is not None else None
         where = f"line {line}, " if line else ""
         message = error["msg"].removeprefix("Value error, ")

@@ -38,20 +38,31 @@ class PreparedEdition:
     template: MessageTemplate
 
 
-def message_template(edition: Edition, digest_name: str, settings: Settings, date: str | None = None) -> MessageTemplate:
+def message_template(
+    edition: Edition, digest_name: str, settings: Settings, date: str | None = None
+) -> MessageTemplate:
     from_name, from_addr = email.utils.parseaddr(single_line(settings.from_address))
+    list_id = settings.effective_list_id
     return MessageTemplate(
         subject=edition.subject,
         text=edition.text,
         html_body=edition.html,
         from_header=format_address(from_name, from_addr),
-        list_id_header=f"{encode_text(digest_name, 'List-Id')} <{settings.effective_list_id}>",
-        feedback_id=f"e{edition.id}:{settings.effective_list_id.replace(':', '')}:newsletter:{settings.from_domain}",
+        list_id_header=f"{encode_text(digest_name, 'List-Id')} <{list_id}>",
+        feedback_id=f"e{edition.id}:{list_id.replace(':', '')}:newsletter:{settings.from_domain}",
         date=date or email.utils.formatdate(usegmt=True),
     )
 
 
-def prepare_edition(digest: Digest, renderer: Renderer, ledger: Ledger, settings: Settings) -> PreparedEdition:
+def prepare_edition(
+    digest: Digest, renderer: Renderer, ledger: Ledger, settings: Settings
+) -> PreparedEdition:
+    if not settings.postal_address.strip():
+        # CAN-SPAM and most EU member states require the sender's postal address in every message.
+        raise SendRefused(
+            "no postal address configured (NEWSLETTER_POSTAL_ADDRESS): every message must show "
+            "the sender's postal address in its footer"
+        )
     rendered = renderer.render_edition(digest, settings)
     key = edition_key(digest)
     digest_hash = content_hash(rendered)
@@ -63,7 +74,11 @@ def prepare_edition(digest: Digest, renderer: Renderer, ledger: Ledger, settings
             "changed digest a new date or issue name to send it as a new edition."
         )
     edition = ledger.save_edition(
-        key=key, subject=rendered.subject, html=rendered.html, text=rendered.text,
-        digest_json=digest.model_dump_json(), content_hash=digest_hash,
+        key=key,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        digest_json=digest.model_dump_json(),
+        content_hash=digest_hash,
     )
     return PreparedEdition(edition, message_template(edition, digest.newsletter, settings))

@@ -6,7 +6,6 @@ looking anything up. Tokens come from ``subscribers.tokens``; this module only k
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 
@@ -14,7 +13,9 @@ from newsletter.config import Settings
 from subscribers.tokens import Purpose, TokenSigner
 
 CONFIRM_TTL_SECONDS = 7 * 24 * 3600
-VERP_TAG = re.compile(r"^(?P<local>[^+@]+)\+e(?P<edition>\d+)-s(?P<subscriber>\d+)-(?P<sig>[0-9a-f]{10})@(?P<domain>.+)$")
+VERP_TAG = re.compile(
+    r"^(?P<local>[^+@]+)\+e(?P<edition>\d+)-s(?P<subscriber>\d+)-(?P<sig>[0-9a-f]{10})@(?P<domain>.+)$"
+)
 
 
 class Links:
@@ -41,7 +42,9 @@ class Links:
         return f"mailto:{self._mailto}?subject=unsubscribe%20{token}"
 
     def confirm_url(self, subscriber_id: int, *, now: float | None = None) -> str:
-        token = self._signer.sign(Purpose.confirm, subscriber_id, ttl_seconds=self.confirm_ttl_seconds, now=now)
+        token = self._signer.sign(
+            Purpose.confirm, subscriber_id, ttl_seconds=self.confirm_ttl_seconds, now=now
+        )
         return f"{self._base}/confirm/{token}"
 
     def archive_url(self, edition_key: str) -> str:
@@ -49,7 +52,7 @@ class Links:
 
     def _verp_signature(self, edition_id: int, subscriber_id: int) -> str:
         message = f"verp\x1f{edition_id}\x1f{subscriber_id}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:10]
+        return hmac.digest(self._secret, message, "sha256").hex()[:10]
 
     def verp_address(self, edition_id: int, subscriber_id: int) -> str:
         """Envelope sender naming the delivery, signed so a forged bounce cannot suppress a stranger."""

@@ -58,8 +58,18 @@ def compile_body(body: str) -> tuple[Segment, ...]:
 class MessageTemplate:
     """One edition, ready to be personalised for any number of recipients."""
 
-    def __init__(self, *, subject: str, text: str, html_body: str, from_header: str, list_id_header: str,
-                 feedback_id: str, date: str, name_fallback: str = NAME_FALLBACK) -> None:
+    def __init__(
+        self,
+        *,
+        subject: str,
+        text: str,
+        html_body: str,
+        from_header: str,
+        list_id_header: str,
+        feedback_id: str,
+        date: str,
+        name_fallback: str = NAME_FALLBACK,
+    ) -> None:
         self.boundary = "==nl-" + hashlib.sha256((text + html_body).encode("utf-8")).hexdigest()[:24] + "=="
         head = [
             check_header_line("From", from_header),
@@ -70,15 +80,21 @@ class MessageTemplate:
         self._head_start = ("\r\n".join(h for h in head[:1] if h) + "\r\n").encode("utf-8")
         self._head_middle = ("\r\n".join(h for h in head[2:] if h) + "\r\n").encode("utf-8")
         self._head_end = (
-            "\r\n".join([
-                check_header_line("List-Id", list_id_header),
-                "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
-                check_header_line("Feedback-ID", feedback_id),
-                "MIME-Version: 1.0",
-                f'Content-Type: multipart/alternative; boundary="{self.boundary}"',
-            ]) + "\r\n\r\n"
+            "\r\n".join(
+                [
+                    check_header_line("List-Id", list_id_header),
+                    "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+                    check_header_line("Feedback-ID", feedback_id),
+                    "MIME-Version: 1.0",
+                    f'Content-Type: multipart/alternative; boundary="{self.boundary}"',
+                ]
+            )
+            + "\r\n\r\n"
         ).encode("ascii")
-        part_head = "--{b}\r\nContent-Type: {t}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        part_head = (
+            '--{b}\r\nContent-Type: {t}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
         self._text_head = part_head.format(b=self.boundary, t="text/plain").encode("ascii")
         self._html_head = ("\r\n" + part_head.format(b=self.boundary, t="text/html")).encode("ascii")
         self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
@@ -96,17 +112,21 @@ class MessageTemplate:
         ``extra_headers`` receives the finished message and returns header lines to prepend (DKIM).
         """
         name = message.name or self._name_fallback
-        text_values = {"name": qp(name) + SOFT_BREAK, "unsubscribe_url": qp(message.unsubscribe_url) + SOFT_BREAK}
+        text_values = {
+            "name": qp(name) + SOFT_BREAK,
+            "unsubscribe_url": qp(message.unsubscribe_url) + SOFT_BREAK,
+        }
         html_values = {
             "name": qp(html.escape(name)) + SOFT_BREAK,
             "unsubscribe_url": qp(html.escape(message.unsubscribe_url)) + SOFT_BREAK,
         }
+        unsubscribe = list_unsubscribe(message.unsubscribe_url, message.unsubscribe_mailto)
         per_recipient = (
             f"To: {format_address(message.name, message.email)}\r\n".encode()
             + self._head_middle
             + (
                 f"Message-ID: {message.message_id}\r\n"
-                f"List-Unsubscribe: {list_unsubscribe(message.unsubscribe_url, message.unsubscribe_mailto)}\r\n"
+                f"List-Unsubscribe: {unsubscribe}\r\n"
                 f"X-Newsletter-Ref: {message.ref}\r\n"
             ).encode()
         )

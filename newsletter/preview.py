@@ -32,13 +32,23 @@ def write_preview(settings: Settings, digest_path: Path, out: Path) -> list[Path
     rendered = Renderer(settings.templates_dir).render_edition(digest, settings)
     key = edition_key(digest)
     unsubscribe = f"{settings.base_url.rstrip('/')}/u/preview"
-    edition = Edition(id=0, key=key, subject=rendered.subject, html=rendered.html, text=rendered.text,
-                      digest_json="", content_hash=content_hash(rendered))
+    edition = Edition(
+        id=0,
+        key=key,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        digest_json="",
+        content_hash=content_hash(rendered),
+    )
     template = message_template(edition, digest.newsletter, settings)
     sample = OutboundMessage(
-        subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME,
+        subscriber_id=0,
+        email=SAMPLE_EMAIL,
+        name=SAMPLE_NAME,
         message_id=message_id(key + ".preview", 0, 0, settings.from_domain),
-        envelope_from=settings.effective_bounce_address, unsubscribe_url=unsubscribe,
+        envelope_from=settings.effective_bounce_address,
+        unsubscribe_url=unsubscribe,
         unsubscribe_mailto=f"mailto:{settings.effective_unsubscribe_mailto}?subject=unsubscribe",
         ref="preview",
     )

@@ -1,11 +1,11 @@
 """Errors of the subscriber store.
 
-    StoreError
-    ├── InvalidAddress      an email address (or name) a person typed cannot be used; message is for them
-    ├── TransitionRefused   the status change is not allowed (e.g. confirming an unsubscribed address)
-    ├── UnknownSubscriber   no subscriber with that id or address
-    └── InvalidToken        a token that was not signed by us for this purpose, list and subscriber
-        └── TokenExpired    a genuine token past its expiry (confirm links); the page offers a new one
+StoreError
+├── InvalidAddress      an email address (or name) a person typed cannot be used; message is for them
+├── TransitionRefused   the status change is not allowed (e.g. confirming an unsubscribed address)
+├── UnknownSubscriber   no subscriber with that id or address
+└── InvalidToken        a token that was not signed by us for this purpose, list and subscriber
+    └── TokenExpired    a genuine token past its expiry (confirm links); the page offers a new one
 """
 
 from __future__ import annotations

@@ -105,15 +105,21 @@ def import_csv(store: SubscriberStore, path: Path, *, status: Status, consent: C
 def export_rows(store: SubscriberStore) -> Iterator[tuple[str, ...]]:
     yield EXPORT_COLUMNS
     for row in store.iter_all():
-        yield (row.email, row.name, str(row.status),
-               row.created_at.isoformat() if row.created_at else "",
-               row.confirmed_at.isoformat() if row.confirmed_at else "")
+        yield (
+            row.email,
+            row.name,
+            str(row.status),
+            row.created_at.isoformat() if row.created_at else "",
+            row.confirmed_at.isoformat() if row.confirmed_at else "",
+        )
 
 
 def export_csv(store: SubscriberStore, out: IO[str]) -> int:
+    """Write the list as CSV; returns the number of subscribers (header row not counted)."""
     writer = csv.writer(out)
-    count = -1
-    for count, row in enumerate(export_rows(store)):
+    rows = 0
+    for row in export_rows(store):
         # A leading =, +, - or @ makes spreadsheets evaluate a cell: neutralise formula injection.
         writer.writerow([f"'{cell}" if cell[:1] in ("=", "+", "-", "@") else cell for cell in row])
-    return max(count, 0)
+        rows += 1
+    return rows - 1

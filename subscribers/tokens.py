@@ -27,12 +27,14 @@ class Purpose(enum.StrEnum):
 
 
 def _key(secret: str, purpose: Purpose) -> bytes:
-    return hmac.new(secret.encode("utf-8"), b"newsletter-token-salt:" + purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(
+        secret.encode("utf-8"), b"newsletter-token-salt:" + purpose.encode(), hashlib.sha256
+    ).digest()
 
 
-def _signature(secret: str, purpose: Purpose, list_id: str, subscriber_id: int, expires: int) -> str:
+def _signature(key: bytes, list_id: str, subscriber_id: int, expires: int) -> str:
     message = f"{list_id}\x1f{subscriber_id}\x1f{expires}".encode()
-    digest = hmac.new(_key(secret, purpose), message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    digest = hmac.digest(key, message, "sha256")[:SIGNATURE_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
@@ -52,15 +54,21 @@ class TokenSigner:
     def __init__(self, secret: str, list_id: str) -> None:
         if len(secret) < 16:
             raise ValueError("the token secret must be at least 16 characters")
-        self._secret = secret
+        self._keys = {purpose: _key(secret, purpose) for purpose in Purpose}
         self._list_id = list_id
 
-    def sign(self, purpose: Purpose, subscriber_id: int, *, ttl_seconds: int | None = None,
-             now: float | None = None) -> str:
+    def sign(
+        self,
+        purpose: Purpose,
+        subscriber_id: int,
+        *,
+        ttl_seconds: int | None = None,
+        now: float | None = None,
+    ) -> str:
         if subscriber_id < 1:
             raise ValueError("subscriber ids are positive")
         expires = 0 if ttl_seconds is None else int((time.time() if now is None else now) + ttl_seconds)
-        signature = _signature(self._secret, purpose, self._list_id, subscriber_id, expires)
+        signature = _signature(self._keys[purpose], self._list_id, subscriber_id, expires)
         return f"{_b36(subscriber_id)}.{_b36(expires)}.{signature}"
 
     def verify(self, purpose: Purpose, token: str, *, now: float | None = None) -> int:
@@ -78,7 +86,7 @@ class TokenSigner:
         # Re-encoding rejects non-canonical spellings ("+1", "01", upper case) that int() would accept.
         if _b36(subscriber_id) != parts[0] or _b36(expires) != parts[1] or subscriber_id < 1:
             raise InvalidToken("This link is not valid.")
-        expected = _signature(self._secret, purpose, self._list_id, subscriber_id, expires)
+        expected = _signature(self._keys[purpose], self._list_id, subscriber_id, expires)
         if not hmac.compare_digest(expected.encode("ascii"), parts[2].encode("utf-8", "replace")):
             raise InvalidToken("This link is not valid.")
         if expires and (time.time() if now is None else now) > expires:

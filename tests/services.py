@@ -12,7 +12,9 @@ import socket
 import pytest
 
 REQUIRE = os.environ.get("NEWSLETTER_REQUIRE_SERVICES", "") not in ("", "0")
-POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

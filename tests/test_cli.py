@@ -13,12 +13,28 @@ import pytest
 from tests.conftest import ROOT, SAMPLE_DIGEST
 
 
-def run(cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
-        script: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cwd: Path,
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    script: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    command = [sys.executable, script] if script else [sys.executable, "-c", "from newsletter.cli import main; main()"]
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, input=stdin,
-                          env={**base, **(env or {})}, timeout=120)
+    command = (
+        [sys.executable, script]
+        if script
+        else [sys.executable, "-c", "from newsletter.cli import main; main()"]
+    )
+    return subprocess.run(
+        [*command, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**base, **(env or {})},
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -72,7 +88,9 @@ def test_test_addresses_get_the_edition_and_the_list_does_not(workdir: Path) -> 
 
 
 def test_sending_without_a_secret_is_refused(tmp_path: Path) -> None:
-    result = run(tmp_path, "send", str(SAMPLE_DIGEST), "--yes", env={"NEWSLETTER_CONFIG": str(tmp_path / "none.toml")})
+    result = run(
+        tmp_path, "send", str(SAMPLE_DIGEST), "--yes", env={"NEWSLETTER_CONFIG": str(tmp_path / "none.toml")}
+    )
     assert result.returncode == 1 and "no secret key configured" in result.stderr
 
 

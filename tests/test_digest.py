@@ -69,15 +69,24 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         ("url.yaml", b"", "url: URL scheme should be 'http' or 'https'"),
     ],
 )
-def test_bad_digest_files_give_one_clear_error(tmp_path: Path, name: str, content: bytes, expected: str) -> None:
+def test_bad_digest_files_give_one_clear_error(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
     sample = SAMPLE_DIGEST.read_text(encoding="utf-8")
     if name == "item.yaml":
-        content = sample.replace("  - title: Monthly Chronology of Events", "  - byline: x\n    source: y\n    url: null\n  - title: M").encode()
+        content = sample.replace(
+            "  - title: Monthly Chronology of Events",
+            "  - byline: x\n    source: y\n    url: null\n  - title: M",
+        ).encode()
     if name == "subject.yaml":
-        content = sample.replace("title: '4-10 July", "title: \"Line one\\nBcc: x@y.z\"\nx_title: '4-10 July", 1).encode()
+        content = sample.replace(
+            "title: '4-10 July", 'title: "Line one\\nBcc: x@y.z"\nx_title: \'4-10 July', 1
+        ).encode()
         content = content.replace(b"x_title:", b"# x_title:")
     if name == "url.yaml":
-        content = sample.replace("  - title: Rethinking", "  - url: 'javascript:alert(1)'\n    title: Rethinking").encode()
+        content = sample.replace(
+            "  - title: Rethinking", "  - url: 'javascript:alert(1)'\n    title: Rethinking"
+        ).encode()
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DigestError) as caught:

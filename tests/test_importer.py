@@ -22,8 +22,11 @@ def write(tmp_path: Path, text: str | bytes) -> Path:
 
 
 def test_bad_rows_are_reported_by_line_and_good_rows_are_written(database: Database, tmp_path: Path) -> None:
-    path = write(tmp_path, "Email,Name\nann@example.org,Ann\nnot-an-address,Bob\n\nann@EXAMPLE.org,Dup\n"
-                           "cat@example.org,\"Cat, the\"\n,empty\n")
+    path = write(
+        tmp_path,
+        "Email,Name\nann@example.org,Ann\nnot-an-address,Bob\n\nann@EXAMPLE.org,Dup\n"
+        'cat@example.org,"Cat, the"\n,empty\n',
+    )
     report = import_csv(database.store, path, status=Status.confirmed, consent=CONSENT)
     assert report.added == 2
     assert report.duplicates_in_file == 1
@@ -58,18 +61,22 @@ def test_files_that_are_not_a_list_are_refused_whole(
 
 
 def test_sql_in_a_row_is_just_a_bad_address(database: Database, tmp_path: Path) -> None:
-    path = write(tmp_path, "email,name\n\"x'); DROP TABLE subscribers; --@example.org\",Robert\nok@example.org,\"'; DELETE FROM subscribers; --\"\n")
+    path = write(
+        tmp_path,
+        'email,name\n"x\'); DROP TABLE subscribers; --@example.org",Robert\n'
+        'ok@example.org,"\'; DELETE FROM subscribers; --"\n',
+    )
     report = import_csv(database.store, path, status=Status.confirmed, consent=CONSENT)
     assert report.added + len(report.errors) == 2
     assert database.store.find("ok@example.org").name == "'; DELETE FROM subscribers; --"  # type: ignore[union-attr]
 
 
 def test_export_round_trips_and_neutralises_spreadsheet_formulas(database: Database, tmp_path: Path) -> None:
-    database.store.add("sheet@example.org", "=HYPERLINK(\"http://evil\")", consent=CONSENT)
+    database.store.add("sheet@example.org", '=HYPERLINK("http://evil")', consent=CONSENT)
     database.store.add("plain@example.org", "Plain", status=Status.pending, consent=CONSENT)
     out = io.StringIO()
     assert export_csv(database.store, out) == 2
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows[0] == ["email", "name", "status", "created_at", "confirmed_at"]
-    assert rows[1][:3] == ["sheet@example.org", "'=HYPERLINK(\"http://evil\")", "confirmed"]
+    assert rows[1][:3] == ["sheet@example.org", '\'=HYPERLINK("http://evil")', "confirmed"]
     assert rows[2][:3] == ["plain@example.org", "Plain", "pending"]

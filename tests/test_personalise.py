@@ -19,27 +19,46 @@ from newsletter.personalise import MessageTemplate, compile_body
 from newsletter.render import Renderer, slot_marker
 from tests.conftest import TEST_SECRET
 
-SETTINGS = Settings(secret_key=TEST_SECRET, from_address="Burma Partnership <news@example.org>",
-                    postal_address="PO Box 1, Chiang Mai", base_url="https://news.example.org")
+SETTINGS = Settings(
+    secret_key=TEST_SECRET,
+    from_address="Burma Partnership <news@example.org>",
+    postal_address="PO Box 1, Chiang Mai",
+    base_url="https://news.example.org",
+)
 
 
 @pytest.fixture(scope="module")
 def template(sample_digest: Digest) -> MessageTemplate:
     rendered = Renderer(SETTINGS.templates_dir).render_edition(sample_digest, SETTINGS)
-    edition = Edition(id=3, key="2011-07-11-weekly-highlights", subject=rendered.subject, html=rendered.html,
-                      text=rendered.text, digest_json="", content_hash=content_hash(rendered))
-    return message_template(edition, sample_digest.newsletter, SETTINGS, date="Mon, 11 Jul 2011 07:00:00 +0000")
+    edition = Edition(
+        id=3,
+        key="2011-07-11-weekly-highlights",
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        digest_json="",
+        content_hash=content_hash(rendered),
+    )
+    return message_template(
+        edition, sample_digest.newsletter, SETTINGS, date="Mon, 11 Jul 2011 07:00:00 +0000"
+    )
 
 
-def outbound(subscriber_id: int = 17, name: str = "Ann Lee", address: str = "ann@example.org") -> OutboundMessage:
+def outbound(
+    subscriber_id: int = 17, name: str = "Ann Lee", address: str = "ann@example.org"
+) -> OutboundMessage:
     links = Links(SETTINGS)
     token = links.unsubscribe_token(subscriber_id)
     verp = links.verp_address(3, subscriber_id)
     return OutboundMessage(
-        subscriber_id=subscriber_id, email=address, name=name,
+        subscriber_id=subscriber_id,
+        email=address,
+        name=name,
         message_id=message_id("2011-07-11-weekly-highlights", 3, subscriber_id, "example.org"),
-        envelope_from=verp, unsubscribe_url=links.unsubscribe_url(token),
-        unsubscribe_mailto=links.unsubscribe_mailto(token), ref=verp.split("+")[1].split("@")[0],
+        envelope_from=verp,
+        unsubscribe_url=links.unsubscribe_url(token),
+        unsubscribe_mailto=links.unsubscribe_mailto(token),
+        ref=verp.split("+")[1].split("@")[0],
     )
 
 
@@ -61,7 +80,9 @@ def test_every_header_a_receiver_needs_is_present_and_parses(template: MessageTe
     message = parse(raw)
     assert message["From"] == "Burma Partnership <news@example.org>"
     assert message["To"] == "Ann Lee <ann@example.org>"
-    assert message["Subject"] == "4-10 July: Defections Show Deep Dissatisfaction Within Burma’s Military Regime"
+    assert (
+        message["Subject"] == "4-10 July: Defections Show Deep Dissatisfaction Within Burma’s Military Regime"
+    )
     assert message["Date"] == "Mon, 11 Jul 2011 07:00:00 +0000"
     assert message["Message-ID"] == "<2011-07-11-weekly-highlights.e3.s17@example.org>"
     assert message["List-Id"] == "Burma Partnership <newsletter.example.org>"
@@ -78,7 +99,10 @@ def test_list_unsubscribe_is_one_raw_line_with_https_and_mailto(template: Messag
     assert "\r\n" not in value and "=?" not in value
     https, mailto = re.fullmatch(r"<(https://[^>]+)>, <(mailto:[^>]+)>", value).groups()  # type: ignore[union-attr]
     token = https.rsplit("/", 1)[1]
-    assert Links(SETTINGS).signer.verify(__import__("subscribers.tokens").tokens.Purpose.unsubscribe, token) == 17
+    assert (
+        Links(SETTINGS).signer.verify(__import__("subscribers.tokens").tokens.Purpose.unsubscribe, token)
+        == 17
+    )
     assert mailto == f"mailto:unsubscribe@example.org?subject=unsubscribe%20{token}"
 
 
@@ -104,7 +128,7 @@ def test_the_wire_format_keeps_the_line_limits(template: MessageTemplate) -> Non
 
 
 def test_a_name_cannot_inject_headers_or_markup(template: MessageTemplate) -> None:
-    hostile = 'Eve\r\nBcc: everyone@example.org\r\n\r\n<script>alert(1)</script>'
+    hostile = "Eve\r\nBcc: everyone@example.org\r\n\r\n<script>alert(1)</script>"
     raw = template.build(outbound(name=hostile))
     message = parse(raw)
     assert message["Bcc"] is None
@@ -127,14 +151,23 @@ def test_an_empty_name_gets_a_greeting_fallback(template: MessageTemplate) -> No
 
 def test_the_message_id_is_deterministic_per_edition_and_subscriber(template: MessageTemplate) -> None:
     assert template.build(outbound(17)) == template.build(outbound(17))
-    assert parse(template.build(outbound(18)))["Message-ID"] != parse(template.build(outbound(17)))["Message-ID"]
+    assert (
+        parse(template.build(outbound(18)))["Message-ID"] != parse(template.build(outbound(17)))["Message-ID"]
+    )
 
 
 def test_slots_that_fall_at_quoted_printable_edges_decode_exactly() -> None:
     marker = slot_marker("name")
-    body = ("x" * 74 + marker + " " + "y" * 80 + "\n" + marker + "\n" + marker + marker + " trailing \n")
-    built = MessageTemplate(subject="s", text=body, html_body="<p>" + marker + "</p>", from_header="a@b.org",
-                            list_id_header="L <l.b.org>", feedback_id="f", date="d")
+    body = "x" * 74 + marker + " " + "y" * 80 + "\n" + marker + "\n" + marker + marker + " trailing \n"
+    built = MessageTemplate(
+        subject="s",
+        text=body,
+        html_body="<p>" + marker + "</p>",
+        from_header="a@b.org",
+        list_id_header="L <l.b.org>",
+        feedback_id="f",
+        date="d",
+    )
     raw = built.build(outbound(name="Zoë = Ünïcode  "))
     text = parse(raw).get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     name = "Zoë = Ünïcode  "

@@ -54,8 +54,13 @@ def prepared_edition(database: Database, settings: Settings, digest: Digest) -> 
 
 
 def sender(database: Database, settings: Settings, transport: OutboxTransport) -> Sender:
-    return Sender(settings=settings, store=database.store, ledger=database.ledger, transport=transport,
-                  links=Links(settings))
+    return Sender(
+        settings=settings,
+        store=database.store,
+        ledger=database.ledger,
+        transport=transport,
+        links=Links(settings),
+    )
 
 
 def recipients_in(outbox: Path) -> list[str]:
@@ -139,7 +144,8 @@ def test_test_sends_do_not_count_as_the_real_delivery(
     subscribe(database, 2)
     prepared = prepared_edition(database, settings, sample_digest)
     results = sender(database, settings, OutboxTransport(settings.outbox_dir)).send_test(
-        prepared, ["reader0@example.org", "editor@example.net"])
+        prepared, ["reader0@example.org", "editor@example.net"]
+    )
     assert [r.outcome for r in results] == ["accepted", "accepted"]
     assert database.ledger.counts(prepared.edition.id)["accepted"] == 0
     assert recipients_in(settings.outbox_dir) == ["editor@example.net", "reader0@example.org"]

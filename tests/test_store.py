@@ -30,8 +30,11 @@ def test_invalid_addresses_are_refused_with_a_reason(database: Database) -> None
 
 def test_every_change_of_state_leaves_evidence(database: Database) -> None:
     store = database.store
-    subscriber = store.add("reader@example.org", status=Status.pending,
-                           consent=Consent("form", ip="192.0.2.7", user_agent="Firefox"))
+    subscriber = store.add(
+        "reader@example.org",
+        status=Status.pending,
+        consent=Consent("form", ip="192.0.2.7", user_agent="Firefox"),
+    )
     assert store.confirm(subscriber.id, Consent("link", ip="192.0.2.7")) is True
     assert store.confirm(subscriber.id, Consent("link")) is False  # twice is harmless
     assert store.unsubscribe(subscriber.id, Consent("one-click")) is True

@@ -54,7 +54,9 @@ class OutboxTransport:
                 path = self.write(message.message_id, template.build(message))
             except OSError as exc:
                 # A full disk or a permission problem hits every message alike: stop the batch.
-                raise TransportError(f"cannot write to outbox {self.directory}: {exc.strerror or exc}") from None
+                raise TransportError(
+                    f"cannot write to outbox {self.directory}: {exc.strerror or exc}"
+                ) from None
             results.append(SendResult(message.subscriber_id, Outcome.accepted, provider_id=path.name))
         return results
 
