@@ -189,6 +189,8 @@ class Settings:
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Settings)}
+# Short names documented in DESIGN.md; the field's own NEWSLETTER_<FIELD> spelling wins when both are set.
+ENV_ALIASES = {"FROM": "from_address"}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -230,6 +232,9 @@ def load_settings(
             if key not in FIELDS:
                 raise ConfigError(f"{path}: unknown setting {key!r}")
             values[key] = _coerce(key, raw)
+    for alias, name in ENV_ALIASES.items():
+        if ENV_PREFIX + alias in environ:
+            values[name] = _coerce(name, environ[ENV_PREFIX + alias])
     for name in FIELDS:
         env_name = ENV_PREFIX + name.upper()
         if env_name in environ:
