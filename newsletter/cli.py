@@ -7,7 +7,6 @@ NewsletterError and StoreError subclasses are caught in ``main``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,8 +15,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from newsletter.cli_delivery import cancel_command, pause_command, run_due_command
+from newsletter.cli_feedback import bounces_app, show_command, stats_command
 from newsletter.cli_send import send_command
 from newsletter.cli_subscribers import app as subscribers_app
+from newsletter.cli_web import serve_command  # + subscribers purge-pending, export-data, erase
 from newsletter.config import (
     ENV_PREFIX,
     Settings,
@@ -41,6 +43,13 @@ app = typer.Typer(
 )
 app.add_typer(subscribers_app, name="subscribers", help="Manage the list.")
 app.command("send")(send_command)
+app.command("pause")(pause_command)
+app.command("cancel")(cancel_command)
+app.command("run-due")(run_due_command)
+app.command("serve")(serve_command)
+app.add_typer(bounces_app, name="bounces")
+app.command("stats")(stats_command)
+subscribers_app.command("show")(show_command)
 
 DEMO_DOMAIN = "example.org"
 DEMO_POSTAL_ADDRESS = "Demo Newsroom, 1 Example Street, 10115 Example City"
@@ -106,39 +115,6 @@ def render(
     paths = write_preview(settings_of(ctx), digest, out)
     for path in paths:
         typer.echo(str(path))
-
-
-@app.command()
-def stats(
-    ctx: typer.Context,
-    edition: Annotated[str | None, typer.Argument(help="edition key (default: every edition)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Deliveries per state, per edition."""
-    database = open_database(settings_of(ctx))
-    try:
-        editions = database.ledger.editions()
-        if edition is not None:
-            editions = [e for e in editions if e.key == edition]
-            if not editions:
-                raise NewsletterError(f"no edition {edition!r}; `newsletter stats` lists them")
-        report = [
-            {
-                "edition": e.key,
-                "subject": e.subject,
-                "status": str(e.status),
-                "deliveries": database.ledger.counts(e.id),
-            }
-            for e in editions
-        ]
-    finally:
-        database.close()
-    if as_json:
-        typer.echo(json.dumps(report if edition is None else report[0]))
-        return
-    for row in report:
-        counts = ", ".join(f"{k} {v}" for k, v in row["deliveries"].items())  # type: ignore[attr-defined]
-        typer.echo(f"{row['edition']} [{row['status']}]: {counts}")
 
 
 @app.command("config")

@@ -1,11 +1,15 @@
 """``newsletter send``: the editor's one command (``python send.py DIGEST`` is the same thing).
 
 It says what it is about to do and asks before a real send; ``--yes`` skips the question, and with no
-terminal on stdin it refuses rather than wait for an answer that cannot come.
+terminal on stdin it refuses rather than wait for an answer that cannot come. An edition whose send was
+interrupted (a crash, ``newsletter pause``, the error threshold) is only continued with ``--resume``, so
+nobody restarts a paused send by accident; ``--at`` stores the edition and leaves the sending to
+``newsletter run-due`` (cron).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -13,17 +17,78 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from newsletter.database import open_database
+from newsletter.config import Settings
+from newsletter.database import Database, open_database
+from newsletter.deliveries import EditionStatus
 from newsletter.digest import load_digest
-from newsletter.edition import edition_key, prepare_edition
+from newsletter.edition import PreparedEdition, edition_key, prepare_edition
 from newsletter.errors import SendRefused
+from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.links import Links
 from newsletter.render import Renderer
-from newsletter.sending import Sender
+from newsletter.sending import Sender, SendSummary
 from newsletter.transports import open_transport
 from subscribers.validation import normalise_email
+
+EXIT_STOPPED = 3
+"""Exit status of a send that stopped before the end (paused, threshold, cancelled): scripts can tell."""
+
+
+def build_sender(settings: Settings, database: Database, links: Links) -> Sender:
+    """The transport is opened here, only once a send is certain: no folder, no connection before."""
+    return Sender(
+        settings=settings,
+        store=database.store,
+        ledger=database.ledger,
+        transport=open_transport(settings),
+        links=links,
+        on_permanent=send_time_feedback(FeedbackPolicy(database.sessions, settings)),
+    )
+
+
+def parse_at(value: str, now: dt.datetime | None = None) -> dt.datetime:
+    """``2026-12-01 07:00`` (local time unless an offset is given) -> an aware UTC time in the future."""
+    try:
+        at = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise SendRefused(f'--at {value!r}: use a date and time like "2026-12-01 07:00"') from None
+    at = at.astimezone(dt.UTC)  # a naive time is taken as this machine's local time
+    if at <= (now or dt.datetime.now(dt.UTC)):
+        raise SendRefused(f"--at {value!r} is in the past; leave --at out to send now")
+    return at
+
+
+def run_send(sender: Sender, prepared: PreparedEdition, total: int, as_json: bool) -> SendSummary:
+    """The send with a progress bar on stderr (transient with --json)."""
+    err = Console(stderr=True, highlight=False)
+    with Progress(
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f}/s"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as bar:
+        task = bar.add_task("send", total=total, rate=0.0)
+
+        def progress(done: int, of: int) -> None:
+            elapsed = bar.tasks[0].elapsed or 0.0
+            bar.update(task, completed=done, total=of, rate=done / elapsed if elapsed else 0.0)
+
+        return sender.send(prepared, progress)
+
+
+def report_stopped(summary: SendSummary, resume_hint: str) -> None:
+    if not summary.stopped:
+        return
+    err = Console(stderr=True, highlight=False)
+    err.print(f"[bold yellow]send stopped:[/] {escape(summary.stopped)}")
+    if summary.stopped != "cancelled":
+        err.print(f"Nothing is lost: {summary.deferred} deliveries wait in the ledger. {resume_hint}")
 
 
 def send_command(
@@ -31,9 +96,13 @@ def send_command(
     digest: Annotated[Path, typer.Argument(help="digest file (.yaml or .json)")],
     transport: Annotated[str | None, typer.Option(help="outbox, smtp, sendgrid or discard")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="render and count; send nothing")] = False,
-    test: Annotated[list[str] | None, typer.Option("--test", help="send only to this address (repeatable)")] = None,
+    test: Annotated[
+        list[str] | None, typer.Option("--test", help="send only to this address (repeatable)")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted or paused send")] = False,
+    at: Annotated[str | None, typer.Option("--at", help='schedule: "2026-12-01 07:00" (local time)')] = None,
 ) -> None:
     """Render DIGEST once and send it to every confirmed subscriber who has not had it yet."""
     from newsletter.cli import settings_of
@@ -44,53 +113,93 @@ def send_command(
     err = Console(stderr=True, highlight=False)
     parsed = load_digest(digest)
     links = Links(settings)  # refuses early when no secret is configured
+    scheduled = parse_at(at) if at is not None else None
     database = open_database(settings)
     try:
         renderer = Renderer(settings.templates_dir)
         if dry_run:
             rendered = renderer.render_edition(parsed, settings)
-            summary = {"edition": edition_key(parsed), "subject": rendered.subject, "dry_run": True,
-                       "recipients": database.store.count_confirmed(), "transport": settings.transport,
-                       "html_bytes": len(rendered.html.encode()), "text_bytes": len(rendered.text.encode())}
+            summary = {
+                "edition": edition_key(parsed),
+                "subject": rendered.subject,
+                "dry_run": True,
+                "recipients": database.store.count_confirmed(),
+                "transport": settings.transport,
+                "html_bytes": len(rendered.html.encode()),
+                "text_bytes": len(rendered.text.encode()),
+            }
             _report(summary, as_json)
             return
         addresses = [normalise_email(a) for a in test or []]
         prepared = prepare_edition(parsed, renderer, database.ledger, settings)
-
-        def sender() -> Sender:  # opened only once the send is certain: no folder, no connection before
-            return Sender(settings=settings, store=database.store, ledger=database.ledger,
-                          transport=open_transport(settings), links=links)
-
+        edition = prepared.edition
         if addresses:
-            results = sender().send_test(prepared, addresses)
-            _report({"edition": prepared.edition.key, "test": True, "transport": settings.transport,
-                     "results": [{"email": a, "outcome": str(r.outcome), "detail": r.detail}
-                                 for a, r in zip(addresses, results, strict=True)]}, as_json)
+            results = build_sender(settings, database, links).send_test(prepared, addresses)
+            _report(
+                {
+                    "edition": edition.key,
+                    "test": True,
+                    "transport": settings.transport,
+                    "results": [
+                        {"email": a, "outcome": str(r.outcome), "detail": r.detail}
+                        for a, r in zip(addresses, results, strict=True)
+                    ],
+                },
+                as_json,
+            )
+            return
+        status = database.ledger.edition_status(edition.id)
+        _check_status(edition.key, status, resume, str(digest))
+        if scheduled is not None:
+            if status is not EditionStatus.draft:
+                raise SendRefused(
+                    f"edition {edition.key} is {status}; only an edition not yet sent can be scheduled"
+                )
+            database.ledger.schedule(edition.id, scheduled, settings.transport)
+            _report(
+                {
+                    "edition": edition.key,
+                    "scheduled_at": scheduled.isoformat(),
+                    "transport": settings.transport,
+                },
+                as_json,
+            )
+            if not as_json:
+                err.print("`newsletter run-due` (run it from cron, e.g. every minute) sends it when due.")
             return
         total = database.store.count_confirmed()
-        already = sum(database.ledger.counts(prepared.edition.id)[s] for s in ("accepted", "failed", "bounced"))
-        err.print(f"Edition   {prepared.edition.key}: {prepared.edition.subject}")
+        already = sum(database.ledger.counts(edition.id)[s] for s in ("accepted", "failed", "bounced"))
+        err.print(f"Edition   {edition.key}: {edition.subject}")
         err.print(f"Recipients {total} confirmed ({already} already have it)")
-        err.print(f"Transport {settings.transport}" + (f" -> {settings.outbox_dir}" if settings.transport == "outbox" else ""))
+        err.print(
+            f"Transport {settings.transport}"
+            + (f" -> {settings.outbox_dir}" if settings.transport == "outbox" else "")
+        )
         if not yes:
             if not sys.stdin.isatty():
                 raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
             typer.confirm("Send now?", abort=True)
-        with Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]:>8.0f}/s"), TimeElapsedColumn(), console=err,
-                      transient=as_json) as bar:
-            task = bar.add_task("send", total=total, rate=0.0)
-
-            def progress(done: int, of: int) -> None:
-                elapsed = bar.tasks[0].elapsed or 0.0
-                bar.update(task, completed=done, total=of, rate=done / elapsed if elapsed else 0.0)
-
-            result = sender().send(prepared, progress)
+        sender = build_sender(settings, database, links)
+        result = run_send(sender, prepared, total, as_json)
         _report(result.as_dict(), as_json)
-        if settings.transport == "outbox" and not as_json:
+        report_stopped(result, f"Continue with: newsletter send {digest} --resume")
+        if settings.transport == "outbox" and not as_json and not result.stopped:
             err.print(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
+        if result.stopped:
+            raise typer.Exit(EXIT_STOPPED)
     finally:
         database.close()
+
+
+def _check_status(key: str, status: EditionStatus | None, resume: bool, digest: str) -> None:
+    if status is EditionStatus.cancelled:
+        raise SendRefused(f"edition {key} was cancelled; send it under a new date or issue name")
+    if status in (EditionStatus.sending, EditionStatus.paused) and not resume:
+        how = "was paused" if status is EditionStatus.paused else "was interrupted (or is running elsewhere)"
+        raise SendRefused(
+            f"the send of edition {key} {how}: continue it with "
+            f"`newsletter send {digest} --resume` (nobody gets it twice)"
+        )
 
 
 def _report(summary: dict[str, object], as_json: bool) -> None:

@@ -143,6 +143,9 @@ class Settings:
     error_window: int = dataclasses.field(
         default=200, metadata={"help": "how many recent results error_threshold looks at"}
     )
+    sendgrid_concurrency: int = dataclasses.field(
+        default=2, metadata={"help": "SendGrid requests (of up to 1,000 recipients) in flight at once"}
+    )
     dkim_key_path: str = dataclasses.field(
         default="", metadata={"help": "PEM RSA private key: SMTP messages are DKIM-signed when set"}
     )

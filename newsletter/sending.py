@@ -1,34 +1,51 @@
-"""The send loop: stream confirmed subscribers by id, batch, hand to the transport, keep the ledger.
+"""The send loop: stream confirmed subscribers by id, hand them to the transport, keep the ledger true.
 
-For each batch: read the next confirmed subscribers after the last id handled (keyset pagination, so
-memory is flat in list size), drop those the ledger already settled for this edition, write the rest as
-``sending``, call the transport, write each result. A crash between the two writes leaves rows in
-``sending``; the next run sends those again with the same Message-ID (at-least-once for the in-flight
-batch, exactly-once for everything the ledger settled). Nobody is skipped: a subscriber without a
-final ledger row is always attempted.
+Main pass: read the next confirmed subscribers after the last id handled (keyset pagination, so memory is
+flat in list size); skip those the ledger settled (accepted, bounced, failed) or deferred to a later
+time; mark the rest ``sending`` (one round trip); feed them to the transport through the rate limiter;
+write results *as they arrive*, in small groups, not at the end of the batch. Retry pass: deliveries
+deferred by a temporary failure are sent again when due (exponential backoff with jitter, the server's
+Retry-After as a floor) until they are accepted, bounce, or run out of retries (``failed``).
+
+What a kill -9 can leave behind, and why nobody is skipped or mailed twice beyond that: rows are
+``sending`` from just before the hand-over until their result is written. A resumed send sends every
+non-final row again with the same Message-ID. Only messages the server took but whose result was not yet
+written can reach a recipient twice: at most the transport's window (``2 x smtp_concurrency`` for SMTP,
+one request for SendGrid) plus one unwritten result group. docs/delivery.md states the guarantee.
+
+The loop stops between messages when the edition is paused or cancelled (``newsletter pause`` /
+``cancel``, checked at most once a second), when too many recent results failed (the error threshold),
+or when the transport cannot work at all (bad credentials, a full disk, a server unreachable after
+retries): then the edition is paused and the TransportError is raised for the command to report.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from newsletter.config import Settings
-from newsletter.deliveries import DeliveryStatus, EditionStatus, Ledger
+from newsletter.deliveries import DeliveryStatus, EditionStatus, Ledger, LedgerResult
 from newsletter.edition import PreparedEdition
+from newsletter.errors import SendRefused, TemporaryFailure, TransportError
+from newsletter.flow import Backoff, ErrorThreshold, TokenBucket
 from newsletter.links import Links
 from newsletter.message import OutboundMessage, message_id
+from newsletter.personalise import MessageTemplate
 from newsletter.transports.base import Outcome, SendResult, Transport
+from subscribers.models import utcnow
 from subscribers.store import Recipient, SubscriberStore
 
 ProgressCallback = Callable[[int, int], None]
+PermanentCallback = Callable[[int, SendResult], None]
+"""Called with (edition id, result) for each permanent refusal, after the ledger recorded the bounce."""
 
-OUTCOME_STATUS = {
-    Outcome.accepted: DeliveryStatus.accepted,
-    Outcome.temporary: DeliveryStatus.deferred,
-    Outcome.permanent: DeliveryStatus.bounced,
-}
+FLUSH_SECONDS = 0.25
+CONTROL_SECONDS = 1.0
+PLAIN_CHUNK = 64  # transports without send_iter get at most this many messages per call
+MAX_WAIT_SLICE = 1.0
 
 
 @dataclasses.dataclass
@@ -37,10 +54,14 @@ class SendSummary:
     transport: str
     recipients: int = 0
     accepted: int = 0
-    deferred: int = 0
     bounced: int = 0
+    failed: int = 0
+    retried: int = 0
+    deferred: int = 0
     already_sent: int = 0
     seconds: float = 0.0
+    status: str = ""
+    stopped: str = ""
 
     @property
     def rate(self) -> float:
@@ -53,14 +74,36 @@ class SendSummary:
 class Sender:
     """One send of one edition through one transport. Settings, store and transport come from outside."""
 
-    def __init__(self, *, settings: Settings, store: SubscriberStore, ledger: Ledger, transport: Transport,
-                 links: Links) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: SubscriberStore,
+        ledger: Ledger,
+        transport: Transport,
+        links: Links,
+        on_permanent: PermanentCallback | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._ledger = ledger
         self._transport = transport
         self._links = links
+        self._on_permanent = on_permanent
+        self._sleep = sleep
         self._domain = settings.from_domain
+        self._bucket = TokenBucket(settings.send_rate, sleep=sleep)
+        self._backoff = Backoff(settings.retry_delay, settings.retry_max_delay)
+        self._threshold = ErrorThreshold(settings.error_threshold, settings.error_window)
+        window = getattr(transport, "window", None)
+        self._flush_every = window if isinstance(window, int) and window > 0 else PLAIN_CHUNK
+        hint = getattr(
+            transport, "batch_hint", 0
+        )  # SendGrid: enough for its parallel 1,000-recipient requests
+        self._read_size = max(settings.batch_size, hint if isinstance(hint, int) else 0)
+        self._halt = ""
+        self._checked = 0.0
 
     def outbound(self, edition_key: str, edition_id: int, recipient: Recipient) -> OutboundMessage:
         token = self._links.unsubscribe_token(recipient.id)
@@ -76,42 +119,214 @@ class Sender:
             ref=verp.partition("+")[2].partition("@")[0],
         )
 
-    def _record(self, edition_id: int, results: Sequence[SendResult], summary: SendSummary) -> None:
-        rows = []
-        for result in results:
-            status = OUTCOME_STATUS[result.outcome]
-            rows.append((result.subscriber_id, status, result.provider_id, result.detail))
-            if status is DeliveryStatus.accepted:
-                summary.accepted += 1
-            elif status is DeliveryStatus.deferred:
-                summary.deferred += 1
-            else:
-                summary.bounced += 1
-        self._ledger.record_results(edition_id, rows)
+    # -- the send -------------------------------------------------------------------------------------
 
     def send(self, prepared: PreparedEdition, progress: ProgressCallback | None = None) -> SendSummary:
+        """Send (or resume) the edition until every delivery is final, or the send is stopped."""
         edition = prepared.edition
+        allowed = (EditionStatus.draft, EditionStatus.sending, EditionStatus.paused, EditionStatus.sent)
+        if not self._ledger.transition_edition(
+            edition.id, allowed, EditionStatus.sending, self._transport.name
+        ):
+            raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
         summary = SendSummary(edition=edition.key, transport=self._transport.name)
         total = self._store.count_confirmed()
-        self._ledger.set_edition_status(edition.id, EditionStatus.sending, self._transport.name)
         started = time.perf_counter()
         done = 0
-        for batch in self._store.iter_confirmed(self._settings.batch_size):
-            settled = self._ledger.final_subscribers(edition.id, [r.id for r in batch])
+        for batch in self._store.iter_confirmed(self._read_size):
+            if self._stopped(edition.id):
+                break
+            settled, waiting = self._ledger.not_to_send(edition.id, [r.id for r in batch], utcnow())
             summary.already_sent += len(settled)
-            messages = [self.outbound(edition.key, edition.id, r) for r in batch if r.id not in settled]
             summary.recipients += len(batch)
-            if messages:
-                self._ledger.mark_sending(edition.id, [(m.subscriber_id, m.message_id) for m in messages])
-                results = self._transport.send(prepared.template, messages)
-                self._record(edition.id, results, summary)
+            self._deliver(
+                prepared, [r for r in batch if r.id not in settled and r.id not in waiting], summary
+            )
             done += len(batch)
             if progress is not None:
                 progress(done, max(total, done))
+        if not self._halt:
+            self._retry_pass(prepared, summary)
         summary.seconds = time.perf_counter() - started
-        final = EditionStatus.sent if summary.deferred == 0 else EditionStatus.paused
-        self._ledger.set_edition_status(edition.id, final)
+        self._finish(edition.id, summary)
         return summary
+
+    def _retry_pass(self, prepared: PreparedEdition, summary: SendSummary) -> None:
+        edition_id = prepared.edition.id
+        while not self._stopped(edition_id):
+            after = 0
+            now = utcnow()
+            while rows := self._ledger.due_retries(edition_id, now, self._read_size, after):
+                after = rows[-1][0]
+                self._deliver(prepared, [Recipient(*row) for row in rows], summary)
+                if self._stopped(edition_id):
+                    return
+            next_at = self._ledger.next_retry_at(edition_id)
+            if next_at is None:
+                return
+            self._wait_until(edition_id, next_at)
+
+    def _wait_until(self, edition_id: int, when: dt.datetime) -> None:
+        """Sleep until a deferral is due, in short slices so pause/cancel still take effect."""
+        while not self._stopped(edition_id, force=False):
+            left = (when - utcnow()).total_seconds()
+            if left <= 0:
+                return
+            self._sleep(min(left, MAX_WAIT_SLICE))
+
+    def _finish(self, edition_id: int, summary: SendSummary) -> None:
+        counts = self._ledger.counts(edition_id)
+        summary.deferred = counts[DeliveryStatus.deferred] + counts[DeliveryStatus.sending]
+        if not self._halt:
+            self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.sent)
+        elif self._halt != "cancelled":
+            self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
+        summary.stopped = self._halt
+        summary.status = str(self._ledger.edition_status(edition_id) or "")
+
+    # -- control --------------------------------------------------------------------------------------
+
+    def _stopped(self, edition_id: int, *, force: bool = True) -> bool:
+        """True once the send must stop; reads the edition's status at most once a second unless forced."""
+        if self._halt:
+            return True
+        now = time.monotonic()
+        if not force and now - self._checked < CONTROL_SECONDS:
+            return False
+        self._checked = now
+        status = self._ledger.edition_status(edition_id)
+        if status is EditionStatus.paused:
+            self._halt = "paused by `newsletter pause`"
+        elif status is EditionStatus.cancelled:
+            self._halt = "cancelled"
+        return bool(self._halt)
+
+    def _feed(self, edition_id: int, messages: Sequence[OutboundMessage]) -> Iterator[OutboundMessage]:
+        for message in messages:
+            if self._stopped(edition_id, force=False):
+                return
+            self._bucket.acquire()
+            yield message
+
+    # -- one group of recipients ----------------------------------------------------------------------
+
+    def _deliver(
+        self, prepared: PreparedEdition, recipients: Sequence[Recipient], summary: SendSummary
+    ) -> None:
+        edition = prepared.edition
+        remaining = [self.outbound(edition.key, edition.id, r) for r in recipients]
+        failures = 0
+        while remaining and not self._halt:
+            attempts = self._ledger.begin_attempts(
+                edition.id, [(m.subscriber_id, m.message_id) for m in remaining]
+            )
+            answered: set[int] = set()
+            error: TransportError | None = None
+            try:
+                self._stream(prepared.template, remaining, attempts, answered, summary, edition.id)
+            except TransportError as exc:
+                error = exc
+            unanswered = [m for m in remaining if m.subscriber_id not in answered]
+            self._ledger.release(
+                edition.id,
+                [m.subscriber_id for m in unanswered],
+                str(error) if error else "not tried: the send stopped",
+            )
+            if error is None:
+                return
+            failures += 1
+            if not isinstance(error, TemporaryFailure) or failures > self._settings.max_retries:
+                # Nothing more can be sent now: pause (a resume picks up every unsent row) and say why.
+                self._halt = f"{self._transport.name}: {error}"
+                self._ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.paused)
+                raise error
+            self._wait_until(
+                edition.id, utcnow() + dt.timedelta(seconds=self._backoff.delay(failures, error.retry_after))
+            )
+            remaining = unanswered
+
+    def _stream(
+        self,
+        template: MessageTemplate,
+        messages: Sequence[OutboundMessage],
+        attempts: dict[int, int],
+        answered: set[int],
+        summary: SendSummary,
+        edition_id: int,
+    ) -> None:
+        """Hand the messages over and write each result within ``FLUSH_SECONDS`` or ``_flush_every``."""
+        pending: list[tuple[SendResult, LedgerResult]] = []
+        flushed = time.monotonic()
+        try:
+            for result in self._results(template, self._feed(edition_id, messages)):
+                answered.add(result.subscriber_id)
+                pending.append((result, self._ledger_result(result, attempts.get(result.subscriber_id, 1))))
+                if self._threshold.observe(result.outcome is Outcome.accepted, result.detail):
+                    self._halt = f"error threshold reached: {self._threshold.reason}"
+                if len(pending) >= self._flush_every or time.monotonic() - flushed >= FLUSH_SECONDS:
+                    self._flush(edition_id, pending, summary)
+                    pending = []
+                    flushed = time.monotonic()
+        finally:
+            self._flush(edition_id, pending, summary)
+
+    def _results(self, template: MessageTemplate, feed: Iterator[OutboundMessage]) -> Iterator[SendResult]:
+        send_iter = getattr(self._transport, "send_iter", None)
+        if callable(send_iter):  # SMTP and SendGrid stream results as they come
+            yield from send_iter(template, feed)
+            return
+        chunk: list[OutboundMessage] = []
+        for message in feed:
+            chunk.append(message)
+            if len(chunk) >= PLAIN_CHUNK:
+                yield from self._transport.send(template, chunk)
+                chunk = []
+        if chunk:
+            yield from self._transport.send(template, chunk)
+
+    def _ledger_result(self, result: SendResult, attempt: int) -> LedgerResult:
+        sid = result.subscriber_id
+        if result.outcome is Outcome.accepted:
+            return LedgerResult(sid, DeliveryStatus.accepted, result.provider_id)
+        if result.outcome is Outcome.permanent:
+            return LedgerResult(sid, DeliveryStatus.bounced, result.provider_id, result.detail)
+        if attempt > self._settings.max_retries:
+            return LedgerResult(
+                sid,
+                DeliveryStatus.failed,
+                result.provider_id,
+                f"gave up after {attempt} attempts; last error: {result.detail}",
+            )
+        wait = self._backoff.delay(attempt, result.retry_after)
+        return LedgerResult(
+            sid,
+            DeliveryStatus.deferred,
+            result.provider_id,
+            result.detail,
+            utcnow() + dt.timedelta(seconds=wait),
+        )
+
+    def _flush(
+        self, edition_id: int, pending: list[tuple[SendResult, LedgerResult]], summary: SendSummary
+    ) -> None:
+        if not pending:
+            return
+        self._ledger.record(edition_id, [row for _, row in pending])
+        for _result, row in pending:
+            if row.status is DeliveryStatus.accepted:
+                summary.accepted += 1
+            elif row.status is DeliveryStatus.bounced:
+                summary.bounced += 1
+            elif row.status is DeliveryStatus.failed:
+                summary.failed += 1
+            else:
+                summary.retried += 1
+        if self._on_permanent is not None:
+            for result, row in pending:
+                if row.status is DeliveryStatus.bounced:
+                    self._on_permanent(edition_id, result)
+
+    # -- test sends -----------------------------------------------------------------------------------
 
     def send_test(self, prepared: PreparedEdition, addresses: Sequence[str]) -> list[SendResult]:
         """Send to the given addresses only, outside the ledger: a test never counts as the real delivery.
@@ -128,7 +343,9 @@ class Sender:
                 message = self.outbound(edition.key + ".test", edition.id, recipient)
             else:
                 message = OutboundMessage(
-                    subscriber_id=0, email=recipient.email, name="",
+                    subscriber_id=-index - 1,
+                    email=recipient.email,
+                    name="",
                     message_id=message_id(edition.key + ".test", edition.id, -index - 1, self._domain),
                     envelope_from=self._settings.effective_bounce_address,
                     unsubscribe_url=self._links.unsubscribe_url("test"),
@@ -136,4 +353,5 @@ class Sender:
                     ref="test",
                 )
             messages.append(message)
-        return self._transport.send(prepared.template, messages)
+        by_id = {r.subscriber_id: r for r in self._transport.send(prepared.template, messages)}
+        return [by_id[m.subscriber_id] for m in messages]

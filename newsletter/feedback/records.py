@@ -33,8 +33,10 @@ class FeedbackRecord(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
     source: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[FeedbackKind] = mapped_column(Enum(FeedbackKind, name="feedback_kind", native_enum=False, length=16))
-    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[FeedbackKind] = mapped_column(
+        Enum(FeedbackKind, name="feedback_kind", native_enum=False, length=16))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"), index=True)
     recipient: Mapped[str] = mapped_column(String(320), default="")
     status: Mapped[str] = mapped_column(String(16), default="")

@@ -10,7 +10,7 @@ from newsletter.config import Settings
 from newsletter.errors import ConfigError
 from newsletter.transports.base import Transport
 
-TRANSPORTS = ("outbox", "discard")
+TRANSPORTS = ("outbox", "discard", "smtp", "sendgrid")
 
 
 def open_transport(settings: Settings) -> Transport:
@@ -23,4 +23,12 @@ def open_transport(settings: Settings) -> Transport:
         from newsletter.transports.discard import DiscardTransport
 
         return DiscardTransport()
+    if name == "smtp":
+        from newsletter.transports.smtp import SmtpTransport
+
+        return SmtpTransport.from_settings(settings)
+    if name == "sendgrid":
+        from newsletter.transports.sendgrid import SendGridTransport
+
+        return SendGridTransport.from_settings(settings)
     raise ConfigError(f"unknown transport {name!r}; choose one of: {', '.join(TRANSPORTS)}")

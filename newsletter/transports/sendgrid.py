@@ -1,0 +1,320 @@
+"""SendGrid: v3 ``mail/send`` through the official client, up to 1,000 recipients per request.
+
+The edition's HTML and text go once per request; each recipient is a *personalization* carrying only
+what differs: the address, the slot values as ``substitutions``, the List-Unsubscribe headers, and
+``custom_args`` naming the delivery, so event webhooks map back to edition and subscriber.
+
+SendGrid applies every substitution to both the text and the HTML part, but the name must be
+HTML-escaped in one and not in the other. So the slots get different keys per part (``%nl_t_name%`` in
+the text, ``%nl_h_name%`` in the HTML) and each personalization carries both values.
+
+The request body is built here as plain JSON in list order, not with the client's ``Mail`` helper: that
+helper inserts personalizations at the front (reversing them) and does not enforce the 1,000 limit
+(DESIGN.md, pitfalls). The order matters: a 400 names the bad recipient by its index
+(``personalizations.3.to.0.email``), which this module maps back to that one message (a bounce) before
+sending the others again.
+
+Replies: 202 accepted (X-Message-Id is the provider id); 429 waits until X-RateLimit-Reset and tries the
+same request again (a rate limit is not an error of the list); 413 splits the batch in halves; 5xx is
+retried a couple of times, then raises TemporaryFailure: nothing of the batch was tried, so the send
+loop backs off and retries it without counting an attempt against any recipient (and without the
+error threshold mistaking one SendGrid incident for a thousand bad addresses);
+401/403 and unexplained 4xx concern every message alike and raise PermanentFailure; network errors
+raise TemporaryFailure. The API key is never part of any message.
+"""
+
+from __future__ import annotations
+
+import collections
+import email
+import email.policy
+import email.utils
+import html
+import json
+import random
+import re
+import threading
+import time
+import urllib.error
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from python_http_client import exceptions as http_errors
+from sendgrid import SendGridAPIClient
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure, TransportError
+from newsletter.message import OutboundMessage
+from newsletter.personalise import NAME_FALLBACK, MessageTemplate
+from newsletter.render import slot_marker
+from newsletter.transports.base import Outcome, SendResult
+
+MAX_PERSONALIZATIONS = 1000
+RATE_LIMIT_WAITS = 30  # consecutive 429s honoured before the batch is handed back as temporary
+MAX_RATE_WAIT = 120.0
+SERVER_RETRIES = 2
+KEYS = {
+    ("text", "name"): "%nl_t_name%",
+    ("text", "unsubscribe_url"): "%nl_t_unsub%",
+    ("html", "name"): "%nl_h_name%",
+    ("html", "unsubscribe_url"): "%nl_h_unsub%",
+}
+PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
+REF = re.compile(r"^e(\d+)-s(\d+)-")
+
+
+def _chunks(messages: Iterable[OutboundMessage], size: int) -> Iterator[list[OutboundMessage]]:
+    batch: list[OutboundMessage] = []
+    for message in messages:
+        batch.append(message)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class EditionParts:
+    """What every request of one edition shares, read back from a sample message the template builds."""
+
+    def __init__(self, template: MessageTemplate) -> None:
+        sample = OutboundMessage(
+            subscriber_id=0,
+            email="sample@example.invalid",
+            name=slot_marker("name"),
+            ref="sample",
+            message_id="<sample@example.invalid>",
+            envelope_from="sample@example.invalid",
+            unsubscribe_url=slot_marker("unsubscribe_url"),
+            unsubscribe_mailto="mailto:s@example.invalid",
+        )
+        parsed = email.message_from_bytes(template.build(sample), policy=email.policy.default)
+        name, address = email.utils.parseaddr(str(parsed["From"]))
+        self.sender: dict[str, str] = {"email": address, **({"name": name} if name else {})}
+        self.subject = str(parsed["Subject"])
+        self.headers = {h: str(parsed[h]) for h in ("List-Id", "Feedback-ID") if parsed[h] is not None}
+        text_part, html_part = parsed.get_body(("plain",)), parsed.get_body(("html",))
+        assert text_part is not None and html_part is not None
+        text = text_part.get_content().replace("\r\n", "\n")
+        body = html_part.get_content().replace("\r\n", "\n")
+        for slot in ("name", "unsubscribe_url"):
+            text = text.replace(slot_marker(slot), KEYS["text", slot])
+            body = body.replace(slot_marker(slot), KEYS["html", slot])
+        self.content = [{"type": "text/plain", "value": text}, {"type": "text/html", "value": body}]
+
+
+def _clean(value: str) -> str:
+    """A value may not smuggle in another substitution key."""
+    return value.replace("%nl_", "% nl_")
+
+
+def personalization(message: OutboundMessage) -> dict[str, Any]:
+    name = _clean(message.name or NAME_FALLBACK)
+    url = _clean(message.unsubscribe_url)
+    to = {"email": message.email, **({"name": message.name} if message.name else {})}
+    custom_args = {"nl_ref": message.ref}
+    match = REF.match(message.ref)
+    if match:
+        custom_args.update(nl_edition=match.group(1), nl_subscriber=match.group(2))
+    return {
+        "to": [to],
+        "substitutions": {
+            KEYS["text", "name"]: name,
+            KEYS["text", "unsubscribe_url"]: url,
+            KEYS["html", "name"]: html.escape(name),
+            KEYS["html", "unsubscribe_url"]: html.escape(url),
+        },
+        "headers": {
+            "List-Unsubscribe": f"<{message.unsubscribe_url}>, <{message.unsubscribe_mailto}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-Newsletter-Ref": message.ref,
+        },
+        "custom_args": custom_args,
+    }
+
+
+def _errors(exc: http_errors.HTTPError) -> list[dict[str, Any]]:
+    try:
+        found = json.loads(exc.body or b"{}").get("errors", [])
+    except (ValueError, AttributeError):
+        return []
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
+def _describe(exc: http_errors.HTTPError) -> str:
+    messages = "; ".join(str(e.get("message", "")) for e in _errors(exc) if e.get("message"))
+    return f"{exc.status_code} {messages or exc.reason or 'no detail'}"[:500]
+
+
+class SendGridTransport:
+    name = "sendgrid"
+    window = MAX_PERSONALIZATIONS
+
+    def __init__(
+        self,
+        api_key: str,
+        host: str = "https://api.sendgrid.com",
+        *,
+        concurrency: int = 2,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key:
+            raise ConfigError("no SendGrid API key: set NEWSLETTER_SENDGRID_API_KEY")
+        if concurrency < 1:
+            raise ConfigError("sendgrid_concurrency must be at least 1")
+        self._api = SendGridAPIClient(api_key, host=host.rstrip("/"))
+        self._api.client.timeout = timeout
+        self._host = host
+        self.concurrency = concurrency
+        self.batch_hint = 2 * concurrency * MAX_PERSONALIZATIONS  # what the send loop should read at once
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._parts: tuple[MessageTemplate, EditionParts] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.rate_limit_waits: list[float] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SendGridTransport:
+        return cls(
+            settings.sendgrid_api_key, settings.sendgrid_host, concurrency=settings.sendgrid_concurrency
+        )
+
+    def send(self, template: MessageTemplate, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        return list(self.send_iter(template, messages))
+
+    def send_iter(
+        self, template: MessageTemplate, messages: Iterable[OutboundMessage]
+    ) -> Iterator[SendResult]:
+        """One request per 1,000 messages pulled from ``messages``, up to ``concurrency`` at once.
+
+        The next body is built while earlier requests wait for SendGrid, and each request's results are
+        yielded as soon as it is answered (oldest first). When a request fails for its whole batch, no
+        further request starts; those in flight finish and are yielded, then the error is raised.
+        """
+        parts = self._edition_parts(template)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sendgrid")
+        in_flight: collections.deque[Future[list[SendResult]]] = collections.deque()
+        failure: TransportError | None = None
+        chunks = _chunks(messages, MAX_PERSONALIZATIONS)
+        try:
+            while True:
+                while failure is None and len(in_flight) < self.concurrency:
+                    batch = next(chunks, None)
+                    if batch is None:
+                        break
+                    in_flight.append(self._pool.submit(self._post, parts, batch))
+                if not in_flight:
+                    break
+                try:
+                    yield from in_flight.popleft().result()
+                except TransportError as exc:
+                    failure = failure or exc
+        finally:
+            for future in in_flight:  # the consumer stopped early: let the requests in flight finish
+                future.exception()
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        self._parts = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _edition_parts(self, template: MessageTemplate) -> EditionParts:
+        if self._parts is None or self._parts[0] is not template:
+            self._parts = (template, EditionParts(template))
+        return self._parts[1]
+
+    def body(self, parts: EditionParts, batch: Sequence[OutboundMessage]) -> dict[str, Any]:
+        return {
+            "personalizations": [personalization(m) for m in batch],
+            "from": parts.sender,
+            "subject": parts.subject,
+            "content": parts.content,
+            "headers": parts.headers,
+            "tracking_settings": {"subscription_tracking": {"enable": False}},  # our footer, our headers
+        }
+
+    def _post(self, parts: EditionParts, batch: Sequence[OutboundMessage]) -> list[SendResult]:
+        body = self.body(parts, batch)
+        rate_waits = server_errors = 0
+        while True:
+            with self._lock:
+                self.requests += 1
+            try:
+                response = self._api.send(body)
+            except http_errors.HTTPError as exc:
+                code = int(exc.status_code)
+                if code == 429 and rate_waits < RATE_LIMIT_WAITS:
+                    rate_waits += 1
+                    self._wait_for_reset(exc, rate_waits)
+                    continue
+                if code >= 500 and server_errors < SERVER_RETRIES:
+                    server_errors += 1
+                    self._sleep(self._rng.uniform(0.5, 1.0) * 2**server_errors)
+                    continue
+                return self._refused(parts, batch, exc)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                raise TemporaryFailure(f"cannot reach SendGrid at {self._host}: {reason}") from None
+            provider_id = str(response.headers.get("X-Message-Id", "") or "")
+            return [
+                SendResult(m.subscriber_id, Outcome.accepted, provider_id, code=response.status_code)
+                for m in batch
+            ]
+
+    def _wait_for_reset(self, exc: http_errors.HTTPError, attempt: int) -> None:
+        """Sleep until X-RateLimit-Reset (epoch seconds), or back off when the header is missing."""
+        reset = exc.headers.get("X-RateLimit-Reset") if exc.headers is not None else None
+        try:
+            wait = float(reset) - self._clock() if reset is not None else float(2 ** min(attempt, 6))
+        except ValueError:
+            wait = float(2 ** min(attempt, 6))
+        wait = min(MAX_RATE_WAIT, max(0.0, wait) + self._rng.uniform(0, 0.25))
+        self.rate_limit_waits.append(wait)
+        self._sleep(wait)
+
+    def _refused(
+        self, parts: EditionParts, batch: Sequence[OutboundMessage], exc: http_errors.HTTPError
+    ) -> list[SendResult]:
+        code = int(exc.status_code)
+        detail = f"SendGrid {_describe(exc)}"
+        if code in (401, 403):
+            raise PermanentFailure(
+                f"SendGrid refused the request ({detail}); check NEWSLETTER_SENDGRID_API_KEY "
+                "and that the From address is a verified sender",
+                code=code,
+            )
+        if code == 413:
+            if len(batch) == 1:
+                return [SendResult(batch[0].subscriber_id, Outcome.permanent, detail=detail, code=code)]
+            half = len(batch) // 2
+            return self._post(parts, batch[:half]) + self._post(parts, batch[half:])
+        if code == 429 or code >= 500:  # nothing in the batch was tried: the send loop backs off and retries
+            retry_after = self.rate_limit_waits[-1] if code == 429 and self.rate_limit_waits else None
+            raise TemporaryFailure(detail, code=code, retry_after=retry_after)
+        if code == 400:
+            bad: dict[int, str] = {}
+            for error in _errors(exc):
+                match = PERSONALIZATION_FIELD.match(str(error.get("field") or ""))
+                if match is None or int(match.group(1)) >= len(batch):
+                    bad = {}
+                    break
+                bad[int(match.group(1))] = f"SendGrid 400 {error.get('message', '')}"[:500]
+            if bad:  # only some recipients are invalid: they bounce, the others go again
+                results = [
+                    SendResult(batch[i].subscriber_id, Outcome.permanent, detail=d, code=code)
+                    for i, d in sorted(bad.items())
+                ]
+                rest = [m for i, m in enumerate(batch) if i not in bad]
+                return results + (self._post(parts, rest) if rest else [])
+        raise PermanentFailure(f"SendGrid rejected the request ({detail})", code=code)

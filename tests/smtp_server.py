@@ -1,0 +1,303 @@
+"""A real SMTP server for the tests (aiosmtpd on 127.0.0.1, a random port) that can misbehave on purpose.
+
+Faults are drawn per transaction: a share of RCPT or DATA commands answered 451, a share of connections
+dropped at the end of DATA *before* the reply (the client cannot know the outcome; the server does not
+count the message), and predicates for recipients refused for good (550) or deferred forever (451).
+
+``received`` counts Message-IDs of the messages the server acknowledged with 250: the truth the tests
+compare the ledger with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import random
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+
+
+def never(_address: str) -> bool:
+    return False
+
+
+@dataclasses.dataclass
+class Faults:
+    rcpt_temporary: float = 0.0
+    data_temporary: float = 0.0
+    drop_at_data: float = 0.0
+    permanent: Callable[[str], bool] = never
+    always_temporary: Callable[[str], bool] = never
+    seed: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message_id: str
+    content: bytes
+
+
+class FaultyHandler:
+    def __init__(self, faults: Faults, keep_content: bool) -> None:
+        self.faults = faults
+        self.keep_content = keep_content
+        self.rng = random.Random(faults.seed)
+        self.received: collections.Counter[str] = collections.Counter()
+        self.messages: list[Received] = []
+        self.refused: collections.Counter[int] = collections.Counter()
+        self.drops = 0
+        self.connections = 0
+        self.lock = threading.Lock()
+
+    def _roll(self, share: float) -> bool:
+        return share > 0 and self.rng.random() < share
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.faults.permanent(address):
+            self.refused[550] += 1
+            return f"550 5.1.1 <{address}>: no such user"
+        if self.faults.always_temporary(address) or self._roll(self.faults.rcpt_temporary):
+            self.refused[451] += 1
+            return "451 4.7.1 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._roll(self.faults.drop_at_data):
+            self.drops += 1
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()  # the data arrived, the reply never leaves: the ambiguous case
+            return "250 never sent"
+        if self._roll(self.faults.data_temporary):
+            self.refused[452] += 1
+            return "452 4.3.1 insufficient system storage"
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        match = MESSAGE_ID.search(content)
+        message_id = match.group(1).decode() if match else ""
+        with self.lock:
+            self.received[message_id] += 1
+            self.messages.append(
+                Received(
+                    str(envelope.mail_from),
+                    tuple(envelope.rcpt_tos),
+                    message_id,
+                    content if self.keep_content else b"",
+                )
+            )
+            queue_id = f"Q{len(self.messages)}"
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+class SmtpServer:
+    """``with SmtpServer(faults) as server:`` — ``server.url`` is the smtp:// URL to send to."""
+
+    def __init__(
+        self, faults: Faults | None = None, *, keep_content: bool = True, **smtp_options: Any
+    ) -> None:
+        self.handler = FaultyHandler(faults or Faults(), keep_content)
+        self._options = smtp_options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-server", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self._protocols: list[SMTP] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    @property
+    def received(self) -> collections.Counter[str]:
+        return self.handler.received
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+    def _protocol(self) -> SMTP:
+        self.handler.connections += 1
+        protocol = SMTP(self.handler, hostname="test.invalid", loop=self._loop, **self._options)
+        self._protocols.append(protocol)
+        return protocol
+
+    def start(self) -> SmtpServer:
+        self._thread.start()
+
+        async def serve() -> asyncio.base_events.Server:
+            return await self._loop.create_server(self._protocol, self.host, 0)
+
+        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            assert self._server is not None
+            self._server.close()
+            for protocol in self._protocols:  # close the clients' connections too, not only the listener
+                if protocol.transport is not None:
+                    protocol.transport.close()
+            await asyncio.sleep(0.05)
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- a minimal SMTP sink: the protocol only, for volume (crash test, benchmarks) -----------------------
+
+
+class SinkProtocol(asyncio.Protocol):
+    """Just enough ESMTP to take messages fast: one buffer search per message, not one await per line.
+
+    aiosmtpd reads DATA line by line (~300 messages/s of 19 KB here, DESIGN.md pitfalls); this sink is
+    not the bottleneck of what it measures. It counts Message-IDs of the messages it acknowledged.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.buffer = bytearray()
+        self.in_data = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"220 sink.invalid ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        assert self.transport is not None
+        replies = []
+        while True:
+            if self.in_data:
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    break
+                self.sink.took(bytes(self.buffer[: end + 2]))
+                del self.buffer[: end + 5]
+                self.in_data = False
+                replies.append(b"250 2.0.0 Ok: queued\r\n")
+                continue
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                break
+            verb = bytes(self.buffer[:4]).upper()
+            del self.buffer[: end + 2]
+            if verb == b"EHLO":
+                replies.append(b"250-sink.invalid\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                self.in_data = True
+                replies.append(b"354 go ahead\r\n")
+            elif verb == b"QUIT":
+                replies.append(b"221 bye\r\n")
+                self.transport.write(b"".join(replies))
+                self.transport.close()
+                return
+            else:  # HELO, MAIL, RCPT, RSET, NOOP: all fine
+                replies.append(b"250 OK\r\n")
+        if replies:
+            self.transport.write(b"".join(replies))
+
+
+class Sink:
+    """``with Sink() as sink:`` — an SMTP sink on 127.0.0.1 in a background thread."""
+
+    def __init__(self, *, count_ids: bool = True) -> None:
+        self.count_ids = count_ids
+        self.received: collections.Counter[str] = collections.Counter()
+        self.messages = 0
+        self.bytes = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-sink", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self._protocols: list[SinkProtocol] = []
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def took(self, message: bytes) -> None:
+        self.messages += 1
+        self.bytes += len(message)
+        if self.count_ids:
+            match = MESSAGE_ID.search(message, 0, 8192)
+            self.received[match.group(1).decode() if match else ""] += 1
+
+    def _protocol(self) -> SinkProtocol:
+        protocol = SinkProtocol(self)
+        self._protocols.append(protocol)
+        return protocol
+
+    def start(self) -> Sink:
+        self._thread.start()
+
+        async def serve() -> asyncio.base_events.Server:
+            return await self._loop.create_server(self._protocol, "127.0.0.1", 0, backlog=1024)
+
+        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            assert self._server is not None
+            self._server.close()
+            for protocol in self._protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+            await asyncio.sleep(0.05)
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> Sink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    """``python -m tests.smtp_server``: a sink in its own process (benchmarks); prints its port, then, when
+    stdin closes, ``messages bytes``."""
+    import sys
+
+    sink = Sink(count_ids=False).start()
+    print(sink.port, flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        print(sink.messages, sink.bytes, flush=True)
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()

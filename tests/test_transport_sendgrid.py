@@ -1,0 +1,234 @@
+"""The SendGrid transport through the real client against the local v3 stand-in (tests/sendgrid_server.py)."""
+
+from __future__ import annotations
+
+import collections
+import email
+import email.policy
+import json
+from collections.abc import Iterator
+
+import pytest
+import sendgrid
+from python_http_client.exceptions import BadRequestsError
+
+from newsletter.config import Settings
+from newsletter.database import Database
+from newsletter.deliveries import DeliveryStatus, EditionStatus
+from newsletter.digest import Digest
+from newsletter.edition import PreparedEdition, prepare_edition
+from newsletter.errors import PermanentFailure, TemporaryFailure
+from newsletter.links import Links
+from newsletter.message import OutboundMessage
+from newsletter.personalise import MessageTemplate
+from newsletter.render import Renderer
+from newsletter.sending import Sender
+from newsletter.transports.base import Outcome
+from newsletter.transports.sendgrid import EditionParts, SendGridTransport
+from subscribers import Consent, Status
+from tests.sendgrid_server import SendGridStandIn
+
+KEY = "SG.test-key"
+
+
+@pytest.fixture
+def stand_in() -> Iterator[SendGridStandIn]:
+    with SendGridStandIn(KEY) as server:
+        yield server
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def template() -> MessageTemplate:
+    return MessageTemplate(
+        subject="Weekly: Défections & more",
+        text="Hello __nl_slot_name__,\nnews\nLeave: __nl_slot_unsubscribe_url__\n",
+        html_body='<p>Hello __nl_slot_name__</p><a href="__nl_slot_unsubscribe_url__">leave</a>',
+        from_header="Burma Partnership <news@example.org>",
+        list_id_header="Burma Partnership <news.example.org>",
+        feedback_id="e1:news:newsletter:example.org",
+        date="Mon, 11 Jul 2011 07:00:00 +0000",
+    )
+
+
+def outbound(i: int, address: str | None = None, name: str | None = None) -> OutboundMessage:
+    return OutboundMessage(
+        subscriber_id=i,
+        email=address or f"reader{i}@example.net",
+        name=f"Reader {i}" if name is None else name,
+        message_id=f"<k.e1.s{i}@example.org>",
+        envelope_from=f"bounces+e1-s{i}-0123456789@example.org",
+        unsubscribe_url=f"https://news.example.org/u/t{i}?a=1&b=2",
+        unsubscribe_mailto="mailto:u@example.org",
+        ref=f"e1-s{i}-0123456789",
+    )
+
+
+def transport(server: SendGridStandIn, sleeps: Sleeps | None = None, key: str = KEY) -> SendGridTransport:
+    return SendGridTransport(key, server.url, sleep=sleeps if sleeps is not None else Sleeps())
+
+
+def test_batches_hold_at_most_1000_recipients_in_list_order(stand_in: SendGridStandIn) -> None:
+    sender = transport(stand_in)
+    results = sender.send(template(), [outbound(i) for i in range(2500)])
+    assert stand_in.batch_sizes == [1000, 1000, 500]
+    assert stand_in.recipients() == [f"reader{i}@example.net" for i in range(2500)]
+    assert all(r.outcome is Outcome.accepted for r in results)
+    ids = [r.message_id for r in stand_in.received]
+    assert [r.provider_id for r in results] == [ids[0]] * 1000 + [ids[1]] * 1000 + [ids[2]] * 500
+
+
+def test_the_stand_in_refuses_more_than_1000_personalizations_like_the_api(stand_in: SendGridStandIn) -> None:
+    body = SendGridTransport(KEY, stand_in.url).body(
+        EditionParts(template()), [outbound(i) for i in range(1001)]
+    )
+    with pytest.raises(BadRequestsError) as refused:
+        sendgrid.SendGridAPIClient(KEY, host=stand_in.url).send(body)
+    assert "more than 1000" in json.loads(refused.value.body)["errors"][0]["message"]
+
+
+def test_each_recipient_sees_exactly_what_the_smtp_message_would_show(stand_in: SendGridStandIn) -> None:
+    messages = [outbound(1), outbound(2, name='Zoë <b>"&</b>'), outbound(3, name="")]
+    transport(stand_in).send(template(), [*messages, outbound(4, name="Mallory %nl_h_unsub%")])
+    body = stand_in.received[0].body
+    assert body["subject"] == "Weekly: Défections & more"
+    assert body["from"] == {"email": "news@example.org", "name": "Burma Partnership"}
+    assert body["headers"]["List-Id"] == "Burma Partnership <news.example.org>"
+    assert body["tracking_settings"] == {"subscription_tracking": {"enable": False}}
+    text, html_body = (c["value"] for c in body["content"])
+    for message, p in zip(messages, body["personalizations"][:3], strict=True):
+        assert p["headers"]["List-Unsubscribe"] == f"<{message.unsubscribe_url}>, <mailto:u@example.org>"
+        assert p["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert p["custom_args"] == {
+            "nl_ref": message.ref,
+            "nl_edition": "1",
+            "nl_subscriber": str(message.subscriber_id),
+        }
+        mine, theirs = text, html_body
+        for key, value in p["substitutions"].items():  # what SendGrid does: plain replace in every part
+            mine, theirs = mine.replace(key, value), theirs.replace(key, value)
+        built = email.message_from_bytes(template().build(message), policy=email.policy.default)
+        assert mine == built.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+        assert theirs == built.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert (
+        body["personalizations"][3]["substitutions"]["%nl_t_name%"] == "Mallory % nl_h_unsub%"
+    )  # no key smuggled
+
+
+def test_a_429_storm_waits_for_each_reset_then_delivers_once(stand_in: SendGridStandIn) -> None:
+    sleeps = Sleeps()
+    stand_in.plan(*[429] * 6)
+    sender = transport(stand_in, sleeps)
+    results = sender.send(template(), [outbound(i) for i in range(1500)])
+    assert all(r.outcome is Outcome.accepted for r in results)
+    assert len(sender.rate_limit_waits) == 6 and sleeps == sender.rate_limit_waits
+    assert all(0 <= w <= 2.5 for w in sleeps)  # X-RateLimit-Reset is at most a second or two away
+    assert stand_in.statuses == {429: 6, 202: 2}
+    assert collections.Counter(stand_in.recipients()) == {f"reader{i}@example.net": 1 for i in range(1500)}
+
+
+def test_server_errors_are_retried_then_fail_the_batch_temporarily(stand_in: SendGridStandIn) -> None:
+    stand_in.plan(500, 503)
+    assert all(r.outcome is Outcome.accepted for r in transport(stand_in).send(template(), [outbound(1)]))
+    stand_in.plan(500, 502, 503)
+    with pytest.raises(TemporaryFailure, match="SendGrid 503 internal error") as failed:
+        transport(stand_in).send(template(), [outbound(i) for i in range(3)])
+    assert failed.value.code == 503
+
+
+def test_a_413_splits_the_batch_until_it_fits(stand_in: SendGridStandIn) -> None:
+    stand_in.max_body = 60_000
+    results = transport(stand_in).send(template(), [outbound(i) for i in range(1000)])
+    assert all(r.outcome is Outcome.accepted for r in results) and len(results) == 1000
+    assert (
+        stand_in.statuses[413] > 0 and max(stand_in.batch_sizes) < 1000 and sum(stand_in.batch_sizes) == 1000
+    )
+    assert stand_in.recipients() == [f"reader{i}@example.net" for i in range(1000)]
+    stand_in.max_body = 100
+    alone = transport(stand_in).send(template(), [outbound(1)])
+    assert alone[0].outcome is Outcome.permanent and alone[0].code == 413
+
+
+def test_an_invalid_address_bounces_alone_and_the_rest_are_sent(stand_in: SendGridStandIn) -> None:
+    messages = [outbound(i, "not an address@example.net" if i == 7 else None) for i in range(20)]
+    results = {r.subscriber_id: r for r in transport(stand_in).send(template(), messages)}
+    assert results[7].outcome is Outcome.permanent and "valid address" in results[7].detail
+    assert all(results[i].outcome is Outcome.accepted for i in range(20) if i != 7)
+    assert len(stand_in.recipients()) == 19
+
+
+def test_a_wrong_key_is_a_clear_permanent_failure_that_never_shows_the_key(stand_in: SendGridStandIn) -> None:
+    with pytest.raises(PermanentFailure, match="SendGrid refused the request") as refused:
+        transport(stand_in, key="SG.secret-wrong-key").send(template(), [outbound(1)])
+    assert "401" in str(refused.value) and "NEWSLETTER_SENDGRID_API_KEY" in str(refused.value)
+    assert "secret-wrong-key" not in str(refused.value)
+
+
+def test_an_unreachable_api_is_a_temporary_failure() -> None:
+    with SendGridStandIn(KEY) as server:
+        url = server.url
+    with pytest.raises(TemporaryFailure, match="cannot reach SendGrid"):
+        SendGridTransport(KEY, url).send(template(), [outbound(1)])
+
+
+# -- through the send loop and the ledger ---------------------------------------------------------------
+
+
+def _send(database: Database, settings: Settings, digest: Digest, count: int) -> tuple[PreparedEdition, int]:
+    rows = [(f"reader{i}@example.org", f"Reader {i}") for i in range(count)]
+    database.store.add_many(rows, status=Status.confirmed, consent=Consent("test"))
+    prepared = prepare_edition(digest, Renderer(settings.templates_dir), database.ledger, settings)
+    return prepared, prepared.edition.id
+
+
+def test_a_send_through_sendgrid_records_every_recipient_with_its_request_id(
+    database: Database, settings: Settings, sample_digest: Digest, stand_in: SendGridStandIn
+) -> None:
+    settings = settings.replace(batch_size=1500, retry_delay=0.01, retry_max_delay=0.02)
+    prepared, edition_id = _send(database, settings, sample_digest, 2100)
+    stand_in.plan(429, 503, 503, 503)  # a rate limit, then a request that fails three times: backoff, retry
+    sleeps = Sleeps()
+    sender = Sender(
+        settings=settings,
+        store=database.store,
+        ledger=database.ledger,
+        links=Links(settings),
+        transport=SendGridTransport(KEY, stand_in.url, sleep=sleeps),
+        sleep=sleeps,
+    )
+    summary = sender.send(prepared)
+    counts = database.ledger.counts(edition_id)
+    assert counts[DeliveryStatus.accepted] == 2100 == summary.accepted
+    assert summary.retried == 0 and summary.status == EditionStatus.sent and not summary.stopped
+    assert stand_in.statuses == {429: 1, 503: 3, 202: 3}
+    assert collections.Counter(stand_in.recipients()) == {f"reader{i}@example.org": 1 for i in range(2100)}
+    body = stand_in.received[0].body
+    assert "%nl_h_unsub%" in body["content"][1]["value"] and "__nl_slot" not in body["content"][1]["value"]
+
+
+def test_a_refused_key_pauses_the_send_and_leaves_every_row_to_resume(
+    database: Database, settings: Settings, sample_digest: Digest, stand_in: SendGridStandIn
+) -> None:
+    prepared, edition_id = _send(database, settings, sample_digest, 30)
+    sender = Sender(
+        settings=settings,
+        store=database.store,
+        ledger=database.ledger,
+        links=Links(settings),
+        transport=SendGridTransport("SG.wrong", stand_in.url),
+    )
+    with pytest.raises(PermanentFailure, match="401"):
+        sender.send(prepared)
+    assert database.ledger.edition_status(edition_id) is EditionStatus.paused
+    assert database.ledger.counts(edition_id)[DeliveryStatus.deferred] == 30
+    resumed = Sender(
+        settings=settings,
+        store=database.store,
+        ledger=database.ledger,
+        links=Links(settings),
+        transport=SendGridTransport(KEY, stand_in.url),
+    ).send(prepared)
+    assert resumed.accepted == 30 and database.ledger.counts(edition_id)[DeliveryStatus.accepted] == 30

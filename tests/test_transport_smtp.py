@@ -1,0 +1,281 @@
+"""The SMTP transport against a real SMTP server (aiosmtpd on 127.0.0.1) that fails on purpose."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import email
+import email.policy
+import ssl
+from pathlib import Path
+
+import dkim
+import pytest
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from newsletter.config import Settings
+from newsletter.database import Database
+from newsletter.deliveries import DeliveryStatus
+from newsletter.digest import Digest
+from newsletter.dkim import DkimSigner
+from newsletter.edition import PreparedEdition, prepare_edition
+from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure
+from newsletter.links import Links
+from newsletter.message import OutboundMessage
+from newsletter.personalise import MessageTemplate
+from newsletter.render import Renderer
+from newsletter.sending import Sender
+from newsletter.transports.base import Outcome, SendResult
+from newsletter.transports.smtp import SmtpTransport, SmtpUrl
+from subscribers import Consent, Status
+from tests.smtp_server import Faults, SmtpServer
+
+
+def template() -> MessageTemplate:
+    return MessageTemplate(
+        subject="Weekly",
+        text="Hello __nl_slot_name__\nLeave: __nl_slot_unsubscribe_url__\n",
+        html_body='<p>Hello __nl_slot_name__</p><a href="__nl_slot_unsubscribe_url__">leave</a>',
+        from_header="News <news@example.org>",
+        list_id_header="News <news.example.org>",
+        feedback_id="e1:news:newsletter:example.org",
+        date="Mon, 11 Jul 2011 07:00:00 +0000",
+    )
+
+
+def outbound(i: int, address: str | None = None) -> OutboundMessage:
+    return OutboundMessage(
+        subscriber_id=i,
+        email=address or f"reader{i}@example.net",
+        name=f"Reader {i}",
+        message_id=f"<k.e1.s{i}@example.org>",
+        envelope_from=f"bounces+e1-s{i}-0123456789@example.org",
+        unsubscribe_url=f"https://news.example.org/u/t{i}",
+        unsubscribe_mailto="mailto:u@example.org",
+        ref=f"e1-s{i}-0123456789",
+    )
+
+
+def test_urls_carry_tls_mode_and_credentials_and_never_show_the_password() -> None:
+    url = SmtpUrl.parse("smtp://mailer%40example.org:s%3Acret@relay.example.org:587?starttls=1")
+    assert (url.host, url.port, url.starttls, url.implicit_tls) == ("relay.example.org", 587, True, False)
+    assert (url.username, url.password) == ("mailer@example.org", "s:cret")
+    assert "s:cret" not in str(url) and "s:cret" not in repr(url) and "s%3Acret" not in str(url)
+    assert SmtpUrl.parse("smtps://relay.example.org").port == 465
+    assert SmtpUrl.parse("smtp://127.0.0.1").port == 25
+    for bad in ("http://relay", "smtp://", "smtps://relay?starttls=1", "smtp://relay:99999"):
+        with pytest.raises(ConfigError):
+            SmtpUrl.parse(bad)
+
+
+def test_many_messages_go_over_few_connections_each_with_its_own_envelope_sender() -> None:
+    with SmtpServer() as server:
+        transport = SmtpTransport(server.url, concurrency=3)
+        results = transport.send(template(), [outbound(i) for i in range(60)])
+        transport.close()
+    assert sorted(r.subscriber_id for r in results) == list(range(60))
+    assert all(r.outcome is Outcome.accepted and r.provider_id.startswith("Q") for r in results)
+    assert transport.connections_opened == 3 and server.handler.connections == 3
+    by_rcpt = {m.rcpt_tos[0]: m for m in server.messages}
+    assert by_rcpt["reader7@example.net"].mail_from == "bounces+e1-s7-0123456789@example.org"
+    parsed = email.message_from_bytes(by_rcpt["reader7@example.net"].content, policy=email.policy.default)
+    assert parsed["Message-ID"] == "<k.e1.s7@example.org>"
+    assert "Reader 7" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_replies_become_outcomes_and_dropped_connections_are_reopened() -> None:
+    faults = Faults(
+        rcpt_temporary=0.1,
+        data_temporary=0.1,
+        drop_at_data=0.05,
+        seed=3,
+        permanent=lambda a: a.startswith("gone"),
+    )
+    messages = [outbound(i, f"gone{i}@example.net" if i % 10 == 0 else None) for i in range(300)]
+    with SmtpServer(faults) as server:
+        transport = SmtpTransport(server.url, concurrency=4)
+        results = transport.send(template(), messages)
+        transport.close()
+    by_outcome = collections.Counter(r.outcome for r in results)
+    assert len(results) == 300
+    assert by_outcome[Outcome.permanent] == 30
+    assert all(
+        r.code == 550 and "no such user" in r.detail for r in results if r.outcome is Outcome.permanent
+    )
+    assert {r.code for r in results if r.outcome is Outcome.temporary} <= {451, 452, None}
+    assert by_outcome[Outcome.accepted] == sum(server.received.values()) == len(server.received)
+    assert server.handler.drops > 0 and transport.connections_opened > 4
+
+
+def test_an_unreachable_server_is_a_temporary_failure_of_the_batch() -> None:
+    with SmtpServer() as server:
+        url = server.url
+    transport = SmtpTransport(url, concurrency=2, timeout=2)
+    with pytest.raises(TemporaryFailure, match=r"cannot reach the SMTP server smtp://127\.0\.0\.1"):
+        transport.send(template(), [outbound(i) for i in range(5)])
+    transport.close()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # a test server, no TLS
+def test_login_works_and_a_refused_login_stops_without_showing_the_password() -> None:
+    def authenticator(
+        server: object, session: object, envelope: object, mechanism: str, data: object
+    ) -> AuthResult:
+        ok = getattr(data, "login", b"") == b"mailer" and getattr(data, "password", b"") == b"right"
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535 itself
+
+    with SmtpServer(auth_required=True, auth_require_tls=False, authenticator=authenticator) as server:
+        good = SmtpTransport(f"smtp://mailer:right@127.0.0.1:{server.port}", concurrency=1)
+        assert good.send(template(), [outbound(1)])[0].outcome is Outcome.accepted
+        good.close()
+        bad = SmtpTransport(f"smtp://mailer:wrong-secret@127.0.0.1:{server.port}", concurrency=1, timeout=5)
+        with pytest.raises(PermanentFailure, match="refused the login: 535") as refused:
+            bad.send(template(), [outbound(2)])
+        bad.close()
+    assert "wrong-secret" not in str(refused.value)
+
+
+def _certificate(tmp_path: Path) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_starttls_is_used_when_asked_and_the_certificate_is_checked(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    with SmtpServer(tls_context=server_tls, require_starttls=True) as server:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        plain = SmtpTransport(server.url, concurrency=1)
+        assert plain.send(template(), [outbound(1)])[0].outcome is Outcome.temporary  # 530 before STARTTLS
+        plain.close()
+        tls = SmtpTransport(server.url + "?starttls=1", concurrency=1, tls_context=trusting)
+        assert tls.send(template(), [outbound(2)])[0].outcome is Outcome.accepted
+        tls.close()
+        untrusting = SmtpTransport(server.url + "?starttls=1", concurrency=1)
+        with pytest.raises(PermanentFailure, match=r"TLS with smtp://127\.0\.0\.1"):
+            untrusting.send(template(), [outbound(3)])
+        untrusting.close()
+    assert [m.rcpt_tos for m in server.messages] == [("reader2@example.net",)]
+
+
+def test_a_message_that_cannot_be_built_fails_alone() -> None:
+    with SmtpServer() as server:
+        transport = SmtpTransport(server.url, concurrency=2)
+        results = transport.send(template(), [outbound(1), outbound(2, "lé@example.net"), outbound(3)])
+        transport.close()
+    by_id = {r.subscriber_id: r for r in results}
+    assert by_id[2].outcome is Outcome.permanent and "cannot build the message" in by_id[2].detail
+    assert by_id[1].outcome is by_id[3].outcome is Outcome.accepted
+
+
+@pytest.mark.xfail(strict=True, reason="message.format_address cannot write a non-ASCII address into To: yet")
+def test_international_addresses_go_out_with_smtputf8_when_the_server_offers_it() -> None:
+    address = "lé@example.net"
+    with SmtpServer() as server:
+        transport = SmtpTransport(server.url, concurrency=1)
+        result = transport.send(template(), [outbound(1, address)])[0]
+        transport.close()
+    assert result.outcome is Outcome.permanent and "SMTPUTF8" in result.detail
+    with SmtpServer(enable_SMTPUTF8=True) as server:
+        transport = SmtpTransport(server.url, concurrency=1)
+        assert transport.send(template(), [outbound(1, address)])[0].outcome is Outcome.accepted
+        transport.close()
+
+
+def test_dkim_signed_messages_arrive_verifiable() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer = DkimSigner(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        "s1",
+        "example.org",
+    )
+    record = signer.public_dns_record()
+    with SmtpServer() as server:
+        transport = SmtpTransport(server.url, concurrency=2, signer=signer)
+        transport.send(template(), [outbound(i) for i in range(10)])
+        transport.close()
+    assert len(server.messages) == 10
+    for message in server.messages:
+        assert dkim.verify(message.content, dnsfunc=lambda name, timeout=5: record)
+
+
+# -- the send loop over SMTP: the ledger matches what the server received -------------------------------
+
+
+def _prepare(database: Database, settings: Settings, digest: Digest, count: int) -> PreparedEdition:
+    rows = [(f"reader{i}@example.org", f"Reader {i}") for i in range(count)]
+    database.store.add_many(rows, status=Status.confirmed, consent=Consent("test"))
+    return prepare_edition(digest, Renderer(settings.templates_dir), database.ledger, settings)
+
+
+def test_under_faults_every_message_is_delivered_or_recorded_and_the_ledger_matches_the_server(
+    database: Database, settings: Settings, sample_digest: Digest
+) -> None:
+    settings = settings.replace(
+        batch_size=50,
+        retry_delay=0.01,
+        retry_max_delay=0.02,
+        max_retries=6,
+        error_threshold=1.0,
+        smtp_concurrency=4,
+    )
+    prepared = _prepare(database, settings, sample_digest, 200)
+    faults = Faults(
+        rcpt_temporary=0.15,
+        data_temporary=0.1,
+        drop_at_data=0.05,
+        seed=11,
+        permanent=lambda a: a.startswith("reader1") and len(a) == len("reader1x@example.org"),
+        always_temporary=lambda a: a == "reader42@example.org",
+    )
+    bounced: list[SendResult] = []
+    with SmtpServer(faults, keep_content=False) as server:
+        transport = SmtpTransport.from_settings(settings.replace(smtp_url=server.url))
+        summary = Sender(
+            settings=settings,
+            store=database.store,
+            ledger=database.ledger,
+            transport=transport,
+            links=Links(settings),
+            on_permanent=lambda e, r: bounced.append(r),
+        ).send(prepared)
+        transport.close()
+    counts = database.ledger.counts(prepared.edition.id)
+    assert counts[DeliveryStatus.bounced] == 10 == summary.bounced == len(bounced)  # reader10..reader19
+    assert counts[DeliveryStatus.failed] == 1 == summary.failed
+    assert counts[DeliveryStatus.accepted] == 189 == len(server.received) == summary.accepted
+    assert set(server.received.values()) == {1}  # nobody twice
+    assert counts[DeliveryStatus.deferred] == counts[DeliveryStatus.sending] == 0
+    assert summary.retried > 0 and summary.status == "sent" and not summary.stopped
+    assert all(r.code == 550 for r in bounced)

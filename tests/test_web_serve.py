@@ -1,0 +1,63 @@
+"""``newsletter serve`` starts the web app under uvicorn, and refuses clearly when it cannot."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_SECRET
+
+NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(tmp_path: Path) -> Path:
+    config = tmp_path / "newsletter.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "newsletter.db"}"\n'
+                      f'secret_key = "{TEST_SECRET}"\n'
+                      f'outbox_dir = "{tmp_path / "outbox"}"\n', encoding="utf-8")
+    return config
+
+
+def test_serve_starts_the_signup_form(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    subprocess.run([*NEWSLETTER, "--config", str(config), "init"], check=True, cwd=tmp_path,
+                   capture_output=True, timeout=60)
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([*NEWSLETTER, "--config", str(config), "serve", "--port", str(port)],
+                                  cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "newsletter serve did not answer within 30 s"
+                time.sleep(0.1)
+        assert response.status_code == 200 and "Subscribe" in response.text
+        assert "server" not in response.headers  # no version banner
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_serve_without_an_initialised_database_says_what_to_do(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    result = subprocess.run([*NEWSLETTER, "--config", str(config), "serve", "--port", str(_free_port())],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "newsletter init" in result.stderr and "Traceback" not in result.stderr
