@@ -119,7 +119,9 @@ class SubscriberStore:
 
     def count_confirmed(self, after_id: int = 0) -> int:
         with self._sessions() as session:
-            query = select(func.count()).where(Subscriber.status == Status.confirmed, Subscriber.id > after_id)
+            query = select(func.count()).where(
+                Subscriber.status == Status.confirmed, Subscriber.id > after_id
+            )
             return session.scalar(query) or 0
 
     def confirmed_batch(self, after_id: int, limit: int) -> list[Recipient]:
@@ -143,7 +145,9 @@ class SubscriberStore:
         after = 0
         while True:
             with self._sessions() as session:
-                query = select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id).limit(batch_size)
+                query = (
+                    select(Subscriber).where(Subscriber.id > after).order_by(Subscriber.id).limit(batch_size)
+                )
                 rows = list(session.scalars(query))
             if not rows:
                 return
@@ -155,7 +159,9 @@ class SubscriberStore:
         addresses = sorted({normalise_email(e) for e in emails})
         with self._sessions() as session:
             rows = session.execute(
-                select(Subscriber.id, Subscriber.email, Subscriber.name).where(Subscriber.email.in_(addresses))
+                select(Subscriber.id, Subscriber.email, Subscriber.name).where(
+                    Subscriber.email.in_(addresses)
+                )
             )
             return [Recipient(row.id, row.email, row.name) for row in rows]
 
@@ -165,17 +171,23 @@ class SubscriberStore:
 
     # -- writing -------------------------------------------------------------------------------------
 
-    def add(self, email: str, name: str | None = None, *, status: Status = Status.confirmed,
-            consent: Consent) -> Subscriber:
+    def add(
+        self, email: str, name: str | None = None, *, status: Status = Status.confirmed, consent: Consent
+    ) -> Subscriber:
         """Add a new address on an operator's word (CLI, import). Refuses an address already listed."""
         address = normalise_email(email)
         kind = ConsentKind.imported if consent.source.startswith("import") else ConsentKind.added
         with self._sessions.begin() as session:
             if session.get(Suppression, email_hash(address)) is not None:
-                raise TransitionRefused(f"{address} was erased at its owner's request; it can come back "
-                                        "only through the signup form, with fresh consent")
+                raise TransitionRefused(
+                    f"{address} was erased at its owner's request; it can come back "
+                    "only through the signup form, with fresh consent"
+                )
             subscriber = Subscriber(
-                email=address, name=clean_name(name), status=status, source=consent.source[:100],
+                email=address,
+                name=clean_name(name),
+                status=status,
+                source=consent.source[:100],
                 confirmed_at=dt.datetime.now(dt.UTC) if status is Status.confirmed else None,
             )
             session.add(subscriber)
@@ -183,8 +195,13 @@ class SubscriberStore:
                 session.flush()
             except IntegrityError:
                 raise TransitionRefused(f"{address} is already on the list") from None
-            session.add(_event(subscriber.id, kind, dataclasses.replace(
-                consent, detail={**consent.detail, "status": status.value})))
+            session.add(
+                _event(
+                    subscriber.id,
+                    kind,
+                    dataclasses.replace(consent, detail={**consent.detail, "status": status.value}),
+                )
+            )
             return subscriber
 
     def add_many(self, rows: Iterable[tuple[str, str]], *, status: Status, consent: Consent) -> int:
@@ -197,24 +214,40 @@ class SubscriberStore:
         now = dt.datetime.now(dt.UTC)
         with self._sessions.begin() as session:
             for start in range(0, len(rows), 500):
-                chunk = rows[start:start + 500]
-                existing = set(session.scalars(
-                    select(Subscriber.email).where(Subscriber.email.in_([e for e, _ in chunk]))))
+                chunk = rows[start : start + 500]
+                existing = set(
+                    session.scalars(
+                        select(Subscriber.email).where(Subscriber.email.in_([e for e, _ in chunk]))
+                    )
+                )
                 hashes = {email_hash(e): e for e, _ in chunk}  # erased addresses need fresh consent
-                existing |= {hashes[h] for h in session.scalars(
-                    select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes))))}
-                fresh = [Subscriber(email=e, name=clean_name(n), status=status, source=consent.source[:100],
-                                    confirmed_at=now if status is Status.confirmed else None)
-                         for e, n in chunk if e not in existing]
+                existing |= {
+                    hashes[h]
+                    for h in session.scalars(
+                        select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)))
+                    )
+                }
+                fresh = [
+                    Subscriber(
+                        email=e,
+                        name=clean_name(n),
+                        status=status,
+                        source=consent.source[:100],
+                        confirmed_at=now if status is Status.confirmed else None,
+                    )
+                    for e, n in chunk
+                    if e not in existing
+                ]
                 session.add_all(fresh)
                 session.flush()
                 session.add_all([_event(s.id, ConsentKind.imported, consent) for s in fresh])
                 added += len(fresh)
         return added
 
-    def transition(self, subscriber_id: int, to: Status, consent: Consent,
-                   kind: ConsentKind | None = None) -> bool:
-        """Move a subscriber to ``to``; False when already there (idempotent), TransitionRefused if not allowed."""
+    def transition(
+        self, subscriber_id: int, to: Status, consent: Consent, kind: ConsentKind | None = None
+    ) -> bool:
+        """Move to ``to``: False when already there (idempotent); TransitionRefused if not allowed."""
         with self._sessions.begin() as session:
             subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
             if subscriber is None:
@@ -222,7 +255,9 @@ class SubscriberStore:
             if subscriber.status is to:
                 return False
             if to not in ALLOWED_TRANSITIONS[subscriber.status]:
-                raise TransitionRefused(f"subscriber {subscriber_id} is {subscriber.status}; cannot become {to}")
+                raise TransitionRefused(
+                    f"subscriber {subscriber_id} is {subscriber.status}; cannot become {to}"
+                )
             subscriber.status = to
             if to is Status.confirmed:
                 subscriber.confirmed_at = dt.datetime.now(dt.UTC)
@@ -275,10 +310,12 @@ class SubscriberStore:
     def _request_once(self, address: str, name: str, consent: Consent) -> SignupRequest | None:
         with self._sessions.begin() as session:
             row = session.execute(
-                select(Subscriber.id, Subscriber.status).where(Subscriber.email == address)).first()
+                select(Subscriber.id, Subscriber.status).where(Subscriber.email == address)
+            ).first()
             if row is None:
-                subscriber = Subscriber(email=address, name=name, status=Status.pending,
-                                        source=consent.source[:100])
+                subscriber = Subscriber(
+                    email=address, name=name, status=Status.pending, source=consent.source[:100]
+                )
                 session.add(subscriber)
                 session.flush()
                 session.add(_event(subscriber.id, ConsentKind.signup, consent))
@@ -289,9 +326,13 @@ class SubscriberStore:
             values: dict[str, Any] = {"status": Status.pending}
             if name:
                 values["name"] = name
-            changed = _rowcount(session.execute(
-                update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status == previous)
-                .values(**values)))
+            changed = _rowcount(
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.id == subscriber_id, Subscriber.status == previous)
+                    .values(**values)
+                )
+            )
             if changed != 1:
                 return None  # changed under us between read and write: read again
             again = dataclasses.replace(consent, detail={**consent.detail, "previous": previous.value})
@@ -306,23 +347,29 @@ class SubscriberStore:
         """
         with self._sessions.begin() as session:
             row = session.execute(
-                select(Subscriber.email, Subscriber.status).where(Subscriber.id == subscriber_id)).first()
+                select(Subscriber.email, Subscriber.status).where(Subscriber.id == subscriber_id)
+            ).first()
             if row is None:
                 raise UnknownSubscriber(f"no subscriber with id {subscriber_id}")
             status = Status(row.status)
             if status is Status.confirmed:
                 return False
-            changed = _rowcount(session.execute(
-                update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status == Status.pending)
-                .values(status=Status.confirmed, confirmed_at=dt.datetime.now(dt.UTC))))
+            changed = _rowcount(
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.id == subscriber_id, Subscriber.status == Status.pending)
+                    .values(status=Status.confirmed, confirmed_at=dt.datetime.now(dt.UTC))
+                )
+            )
             if changed != 1:
                 raise TransitionRefused(f"subscriber {subscriber_id} is {status}; cannot become confirmed")
             session.add(_event(subscriber_id, ConsentKind.confirmed, consent))
             session.execute(delete(Suppression).where(Suppression.email_hash == email_hash(row.email)))
             return True
 
-    def purge_pending(self, older_than: dt.timedelta, *, source: str = "purge-pending",
-                      now: dt.datetime | None = None) -> int:
+    def purge_pending(
+        self, older_than: dt.timedelta, *, source: str = "purge-pending", now: dt.datetime | None = None
+    ) -> int:
         """Forget signups never confirmed within ``older_than``; returns how many were purged.
 
         People who never confirmed gave no consent, so their row goes and their signup events keep only
@@ -336,19 +383,34 @@ class SubscriberStore:
             never = list(session.scalars(ids.where(Subscriber.confirmed_at.is_(None))))
             former = list(session.scalars(ids.where(Subscriber.confirmed_at.is_not(None))))
             for start in range(0, len(never), 500):
-                chunk = never[start:start + 500]
-                session.execute(update(ConsentEvent).where(ConsentEvent.subscriber_id.in_(chunk))
-                                .values(ip=None, user_agent=None, detail=""))
+                chunk = never[start : start + 500]
+                session.execute(
+                    update(ConsentEvent)
+                    .where(ConsentEvent.subscriber_id.in_(chunk))
+                    .values(ip=None, user_agent=None, detail="")
+                )
                 session.execute(delete(Subscriber).where(Subscriber.id.in_(chunk), *stale))
             for subscriber_id in former:
-                changed = _rowcount(session.execute(update(Subscriber).where(
-                    Subscriber.id == subscriber_id, Subscriber.status == Status.pending,
-                ).values(status=Status.unsubscribed)))
+                changed = _rowcount(
+                    session.execute(
+                        update(Subscriber)
+                        .where(
+                            Subscriber.id == subscriber_id,
+                            Subscriber.status == Status.pending,
+                        )
+                        .values(status=Status.unsubscribed)
+                    )
+                )
                 if changed:
                     session.add(_event(subscriber_id, ConsentKind.purged, Consent(source=source)))
             if never:
-                session.add(_event(None, ConsentKind.purged, Consent(
-                    source=source, detail={"removed": len(never), "cutoff": cutoff.isoformat()})))
+                session.add(
+                    _event(
+                        None,
+                        ConsentKind.purged,
+                        Consent(source=source, detail={"removed": len(never), "cutoff": cutoff.isoformat()}),
+                    )
+                )
             return len(never) + len(former)
 
     def export_data(self, email: str) -> dict[str, Any] | None:
@@ -361,8 +423,11 @@ class SubscriberStore:
                 if suppressed is None:
                     return None
                 return {"subscriber": None, "consent_events": [], "suppression": _row(suppressed)}
-            events = session.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
-                                     .order_by(ConsentEvent.id))
+            events = session.scalars(
+                select(ConsentEvent)
+                .where(ConsentEvent.subscriber_id == subscriber.id)
+                .order_by(ConsentEvent.id)
+            )
             return {
                 "subscriber": _row(subscriber),
                 "consent_events": [_row(event) for event in events],
@@ -385,11 +450,24 @@ class SubscriberStore:
             subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
             if subscriber_id is None:
                 return None
-            session.execute(update(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber_id)
-                            .values(ip=None, user_agent=None, detail=""))
-            session.execute(update(Subscriber).where(Subscriber.id == subscriber_id).values(
-                email=f"erased-{subscriber_id}@erased.invalid", name="", source="",
-                status=Status.unsubscribed))
-            session.add(_event(subscriber_id, ConsentKind.erased, dataclasses.replace(consent, ip=None,
-                                                                                       user_agent=None)))
+            session.execute(
+                update(ConsentEvent)
+                .where(ConsentEvent.subscriber_id == subscriber_id)
+                .values(ip=None, user_agent=None, detail="")
+            )
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.id == subscriber_id)
+                .values(
+                    email=f"erased-{subscriber_id}@erased.invalid",
+                    name="",
+                    source="",
+                    status=Status.unsubscribed,
+                )
+            )
+            session.add(
+                _event(
+                    subscriber_id, ConsentKind.erased, dataclasses.replace(consent, ip=None, user_agent=None)
+                )
+            )
             return subscriber_id

@@ -21,7 +21,9 @@ def test_defaults_need_no_configuration(tmp_path: Path) -> None:
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     config = tmp_path / "newsletter.toml"
     config.write_text('transport = "discard"\nbatch_size = 50\nfrom_address = "A <a@one.org>"\n')
-    settings = load_settings({"NEWSLETTER_BATCH_SIZE": "7", "NEWSLETTER_FROM": "B <b@two.org>"}, config_file=config)
+    settings = load_settings(
+        {"NEWSLETTER_BATCH_SIZE": "7", "NEWSLETTER_FROM": "B <b@two.org>"}, config_file=config
+    )
     assert (settings.transport, settings.batch_size, settings.from_domain) == ("discard", 7, "two.org")
     assert load_settings({"NEWSLETTER_CONFIG": str(config)}).batch_size == 50
 
