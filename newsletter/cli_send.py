@@ -25,7 +25,7 @@ from newsletter.database import Database, open_database
 from newsletter.deliveries import EditionStatus
 from newsletter.digest import load_digest
 from newsletter.edition import PreparedEdition, edition_key, prepare_edition
-from newsletter.errors import SendRefused
+from newsletter.errors import SendRefused, TransportError
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.links import Links
 from newsletter.render import Renderer
@@ -62,7 +62,7 @@ def parse_at(value: str, now: dt.datetime | None = None) -> dt.datetime:
 
 
 def run_send(sender: Sender, prepared: PreparedEdition, total: int, as_json: bool) -> SendSummary:
-    """The send with a progress bar on stderr (transient with --json)."""
+    """The send with a progress bar on stderr (transient with --json); closes the transport after."""
     err = Console(stderr=True, highlight=False)
     with Progress(
         TextColumn("sending"),
@@ -79,7 +79,10 @@ def run_send(sender: Sender, prepared: PreparedEdition, total: int, as_json: boo
             elapsed = bar.tasks[0].elapsed or 0.0
             bar.update(task, completed=done, total=of, rate=done / elapsed if elapsed else 0.0)
 
-        return sender.send(prepared, progress)
+        try:
+            return sender.send(prepared, progress)
+        finally:
+            sender.close()
 
 
 def report_stopped(summary: SendSummary, resume_hint: str) -> None:
@@ -134,7 +137,11 @@ def send_command(
         prepared = prepare_edition(parsed, renderer, database.ledger, settings)
         edition = prepared.edition
         if addresses:
-            results = build_sender(settings, database, links).send_test(prepared, addresses)
+            sender = build_sender(settings, database, links)
+            try:
+                results = sender.send_test(prepared, addresses)
+            finally:
+                sender.close()
             _report(
                 {
                     "edition": edition.key,
@@ -180,7 +187,13 @@ def send_command(
                 raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
             typer.confirm("Send now?", abort=True)
         sender = build_sender(settings, database, links)
-        result = run_send(sender, prepared, total, as_json)
+        try:
+            result = run_send(sender, prepared, total, as_json)
+        except TransportError as exc:  # the Sender paused the edition; say so and how to go on
+            raise TransportError(
+                f"{exc}. The send is paused and nothing is lost: fix the cause, then run "
+                f"`newsletter send {digest} --resume`"
+            ) from None
         _report(result.as_dict(), as_json)
         report_stopped(result, f"Continue with: newsletter send {digest} --resume")
         if settings.transport == "outbox" and not as_json and not result.stopped:

@@ -10,8 +10,9 @@ Retry-After as a floor) until they are accepted, bounce, or run out of retries (
 What a kill -9 can leave behind, and why nobody is skipped or mailed twice beyond that: rows are
 ``sending`` from just before the hand-over until their result is written. A resumed send sends every
 non-final row again with the same Message-ID. Only messages the server took but whose result was not yet
-written can reach a recipient twice: at most the transport's window (``2 x smtp_concurrency`` for SMTP,
-one request for SendGrid) plus one unwritten result group. docs/delivery.md states the guarantee.
+written can reach a recipient twice: at most the transport's window (``2 x smtp_concurrency`` messages
+for SMTP, ``sendgrid_concurrency`` requests for SendGrid) plus one unwritten result group (as large as the
+window for SMTP, one request for SendGrid). docs/delivery.md states the guarantee.
 
 The loop stops between messages when the edition is paused or cancelled (``newsletter pause`` /
 ``cancel``, checked at most once a second), when too many recent results failed (the error threshold),
@@ -325,6 +326,10 @@ class Sender:
             for result, row in pending:
                 if row.status is DeliveryStatus.bounced:
                     self._on_permanent(edition_id, result)
+
+    def close(self) -> None:
+        """Close the transport (SMTP connections say QUIT, SendGrid's request threads end)."""
+        self._transport.close()
 
     # -- test sends -----------------------------------------------------------------------------------
 

@@ -173,6 +173,9 @@ class SendGridStandIn:
         self.personalizations = 0
         self.batch_sizes: list[int] = []
         self._plan: collections.deque[int] = collections.deque()
+        self.delay = 0.0  # seconds each request takes, to observe parallel requests
+        self.max_parallel = 0
+        self._parallel = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -206,6 +209,17 @@ class SendGridStandIn:
         self.stop()
 
     def answer(self, authorization: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self._parallel += 1
+            self.max_parallel = max(self.max_parallel, self._parallel)
+        try:
+            time.sleep(self.delay)
+            return self._answer(authorization, raw)
+        finally:
+            with self._lock:
+                self._parallel -= 1
+
+    def _answer(self, authorization: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             planned = self._plan.popleft() if self._plan else None
         if planned is not None:

@@ -31,6 +31,7 @@ from newsletter.transports.base import Outcome, SendResult
 from subscribers import Consent, Status
 from subscribers.models import utcnow
 from tests.conftest import SAMPLE_DIGEST
+from tests.smtp_server import SmtpServer
 
 Plan = Callable[[OutboundMessage, int], SendResult]
 
@@ -252,7 +253,7 @@ def test_the_rate_limit_spaces_out_messages(
 # -- the commands -----------------------------------------------------------------------------------------
 
 
-def invoke(settings: Settings, tmp_path: Path, *args: str) -> tuple[int, str]:
+def invoke(settings: Settings, tmp_path: Path, *args: str, **more: str) -> tuple[int, str]:
     env = {
         f"NEWSLETTER_{k.upper()}": str(v)
         for k, v in {
@@ -263,6 +264,7 @@ def invoke(settings: Settings, tmp_path: Path, *args: str) -> tuple[int, str]:
             "transport": "outbox",
             "outbox_dir": tmp_path / "outbox",
             "config": tmp_path / "none.toml",
+            **more,
         }.items()
     }
     result = CliRunner().invoke(app, list(args), env=env)
@@ -314,3 +316,25 @@ def test_cancel_refuses_later_sends(database: Database, settings: Settings, tmp_
     assert code == 0 and "cancelled" in output
     code, output = invoke(settings, tmp_path, "send", str(SAMPLE_DIGEST), "--yes", "--resume")
     assert code == 1 and "was cancelled" in output
+
+
+def test_a_transport_failure_pauses_and_says_how_to_resume(
+    database: Database, settings: Settings, tmp_path: Path
+) -> None:
+    database.store.add_many([("a@example.org", "A")], status=Status.confirmed, consent=Consent("test"))
+    with SmtpServer() as server:
+        url = server.url  # closed again: nothing listens there now
+    code, output = invoke(
+        settings,
+        tmp_path,
+        "send",
+        str(SAMPLE_DIGEST),
+        "--yes",
+        transport="smtp",
+        smtp_url=url,
+        max_retries="0",
+    )
+    assert code == 1 and "cannot reach the SMTP server" in output
+    assert "The send is paused and nothing is lost" in output and "--resume" in output
+    code, output = invoke(settings, tmp_path, "send", str(SAMPLE_DIGEST), "--yes", "--resume", "--json")
+    assert code == 0 and '"accepted": 1' in output  # resumed, here through the outbox

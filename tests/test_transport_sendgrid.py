@@ -72,13 +72,24 @@ def transport(server: SendGridStandIn, sleeps: Sleeps | None = None, key: str = 
 
 
 def test_batches_hold_at_most_1000_recipients_in_list_order(stand_in: SendGridStandIn) -> None:
-    sender = transport(stand_in)
+    sender = transport(stand_in)  # two requests in flight: they may arrive in either order
     results = sender.send(template(), [outbound(i) for i in range(2500)])
-    assert stand_in.batch_sizes == [1000, 1000, 500]
-    assert stand_in.recipients() == [f"reader{i}@example.net" for i in range(2500)]
+    assert sorted(stand_in.batch_sizes) == [500, 1000, 1000]
+    by_request = {}
+    for request in stand_in.received:
+        ids = [int(p["custom_args"]["nl_subscriber"]) for p in request.body["personalizations"]]
+        assert ids == list(range(ids[0], ids[0] + len(ids))) and ids[0] % 1000 == 0  # in list order
+        by_request.update(dict.fromkeys(ids, request.message_id))
+    assert sorted(by_request) == list(range(2500))
     assert all(r.outcome is Outcome.accepted for r in results)
-    ids = [r.message_id for r in stand_in.received]
-    assert [r.provider_id for r in results] == [ids[0]] * 1000 + [ids[1]] * 1000 + [ids[2]] * 500
+    assert all(r.provider_id == by_request[r.subscriber_id] for r in results)
+
+
+def test_requests_go_in_parallel_up_to_the_concurrency(stand_in: SendGridStandIn) -> None:
+    stand_in.delay = 0.2
+    sender = SendGridTransport(KEY, stand_in.url, concurrency=3)
+    sender.send(template(), [outbound(i) for i in range(5000)])
+    assert stand_in.max_parallel == 3 and len(stand_in.received) == 5
 
 
 def test_the_stand_in_refuses_more_than_1000_personalizations_like_the_api(stand_in: SendGridStandIn) -> None:
@@ -232,3 +243,21 @@ def test_a_refused_key_pauses_the_send_and_leaves_every_row_to_resume(
         transport=SendGridTransport(KEY, stand_in.url),
     ).send(prepared)
     assert resumed.accepted == 30 and database.ledger.counts(edition_id)[DeliveryStatus.accepted] == 30
+
+
+def test_test_sends_go_through_sendgrid_outside_the_ledger(
+    database: Database, settings: Settings, sample_digest: Digest, stand_in: SendGridStandIn
+) -> None:
+    prepared, edition_id = _send(database, settings, sample_digest, 2)
+    sender = Sender(
+        settings=settings,
+        store=database.store,
+        ledger=database.ledger,
+        links=Links(settings),
+        transport=SendGridTransport(KEY, stand_in.url),
+    )
+    results = sender.send_test(prepared, ["reader1@example.org", "editor@example.net"])
+    sender.close()
+    assert [r.outcome for r in results] == [Outcome.accepted, Outcome.accepted]
+    assert sorted(stand_in.recipients()) == ["editor@example.net", "reader1@example.org"]
+    assert database.ledger.counts(edition_id)[DeliveryStatus.accepted] == 0

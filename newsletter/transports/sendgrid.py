@@ -170,7 +170,7 @@ class SendGridTransport:
         self._api.client.timeout = timeout
         self._host = host
         self.concurrency = concurrency
-        self.batch_hint = 2 * concurrency * MAX_PERSONALIZATIONS  # what the send loop should read at once
+        self.batch_hint = concurrency * MAX_PERSONALIZATIONS  # what the send loop should read at once
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
