@@ -10,7 +10,7 @@ import hmac
 import re
 
 from newsletter.config import Settings
-from subscribers.tokens import Purpose, TokenSigner
+from subscribers.tokens import Hmac256, Purpose, TokenSigner
 
 CONFIRM_TTL_SECONDS = 7 * 24 * 3600
 VERP_TAG = re.compile(
@@ -21,7 +21,7 @@ VERP_TAG = re.compile(
 class Links:
     def __init__(self, settings: Settings) -> None:
         secret = settings.require_secret()
-        self._secret = secret.encode("utf-8")
+        self._verp_mac = Hmac256(secret.encode("utf-8"))
         self._signer = TokenSigner(secret, settings.effective_list_id)
         self._base = settings.base_url.rstrip("/")
         self._mailto = settings.effective_unsubscribe_mailto
@@ -52,7 +52,7 @@ class Links:
 
     def _verp_signature(self, edition_id: int, subscriber_id: int) -> str:
         message = f"verp\x1f{edition_id}\x1f{subscriber_id}".encode()
-        return hmac.digest(self._secret, message, "sha256").hex()[:10]
+        return self._verp_mac.digest(message).hex()[:10]
 
     def verp_address(self, edition_id: int, subscriber_id: int) -> str:
         """Envelope sender naming the delivery, signed so a forged bounce cannot suppress a stranger."""

@@ -54,11 +54,13 @@ def format_address(name: str, address: str) -> str:
     address = single_line(address).replace(" ", "")
     if not name:
         return address
-    return (
-        email.utils.formataddr((name, address), charset="utf-8")
-        .replace("\n", "\r\n")
-        .replace("\r\r\n", "\r\n")
-    )
+    if address.isascii():
+        formatted = email.utils.formataddr((name, address), charset="utf-8")
+    else:
+        # An internationalised address (RFC 6532, sent with SMTPUTF8) goes as UTF-8; formataddr refuses
+        # it, so let it format the display name against a stand-in address and put the real one back.
+        formatted = email.utils.formataddr((name, "a@a"), charset="utf-8")[: -len("<a@a>")] + f"<{address}>"
+    return formatted.replace("\n", "\r\n").replace("\r\r\n", "\r\n")
 
 
 def message_id(edition_key: str, edition_id: int, subscriber_id: int, domain: str) -> str:

@@ -26,15 +26,38 @@ class Purpose(enum.StrEnum):
     unsubscribe = "unsubscribe"
 
 
+class Hmac256:
+    """HMAC-SHA256 (RFC 2104) for one key, with the key's inner and outer pads hashed once.
+
+    The output is exactly ``hmac.digest(key, message, "sha256")``; copying two prepared hash states is
+    about half the cost of ``hmac.digest``, which sets the key up again on every call. A send signs two
+    values per recipient, so this is on the hot path.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 def _key(secret: str, purpose: Purpose) -> bytes:
     return hmac.new(
         secret.encode("utf-8"), b"newsletter-token-salt:" + purpose.encode(), hashlib.sha256
     ).digest()
 
 
-def _signature(key: bytes, list_id: str, subscriber_id: int, expires: int) -> str:
+def _signature(mac: Hmac256, list_id: str, subscriber_id: int, expires: int) -> str:
     message = f"{list_id}\x1f{subscriber_id}\x1f{expires}".encode()
-    digest = hmac.digest(key, message, "sha256")[:SIGNATURE_BYTES]
+    digest = mac.digest(message)[:SIGNATURE_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
@@ -54,7 +77,7 @@ class TokenSigner:
     def __init__(self, secret: str, list_id: str) -> None:
         if len(secret) < 16:
             raise ValueError("the token secret must be at least 16 characters")
-        self._keys = {purpose: _key(secret, purpose) for purpose in Purpose}
+        self._keys = {purpose: Hmac256(_key(secret, purpose)) for purpose in Purpose}
         self._list_id = list_id
 
     def sign(

@@ -149,6 +149,13 @@ def test_an_empty_name_gets_a_greeting_fallback(template: MessageTemplate) -> No
     assert "Hello reader," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
+def test_an_internationalised_address_goes_out_as_utf8(template: MessageTemplate) -> None:
+    raw = template.build(outbound(name="Léa Ünïcode", address="léa@exämple.net"))
+    assert raw_header(raw, "To").endswith(" <léa@exämple.net>")
+    to = email.message_from_string(raw.decode("utf-8"), policy=email.policy.SMTPUTF8)["To"]
+    assert (to.addresses[0].addr_spec, to.addresses[0].display_name) == ("léa@exämple.net", "Léa Ünïcode")
+
+
 def test_the_message_id_is_deterministic_per_edition_and_subscriber(template: MessageTemplate) -> None:
     assert template.build(outbound(17)) == template.build(outbound(17))
     assert (

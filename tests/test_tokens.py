@@ -66,3 +66,12 @@ def test_no_random_text_is_accepted(text: str) -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 16"):
         TokenSigner("short", "x")
+
+
+@given(st.binary(max_size=200), st.binary(max_size=100))
+def test_the_precomputed_hmac_is_exactly_rfc_2104_hmac_sha256(key: bytes, message: bytes) -> None:
+    import hmac
+
+    from subscribers.tokens import Hmac256
+
+    assert Hmac256(key).digest(message) == hmac.digest(key, message, "sha256")

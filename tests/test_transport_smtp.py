@@ -197,7 +197,6 @@ def test_a_message_that_cannot_be_built_fails_alone() -> None:
     assert by_id[1].outcome is by_id[3].outcome is Outcome.accepted
 
 
-@pytest.mark.xfail(strict=True, reason="message.format_address cannot write a non-ASCII address into To: yet")
 def test_international_addresses_go_out_with_smtputf8_when_the_server_offers_it() -> None:
     address = "lé@example.net"
     with SmtpServer() as server:
