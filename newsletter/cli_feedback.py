@@ -40,9 +40,17 @@ def classify_file(path: Path) -> list[dict[str, Any]]:
         return [{"file": name, "recipient": "", "kind": "none", "status": "", "reason": f"refused: {exc}"}]
     if not report.failures:
         return [{"file": name, "recipient": "", "kind": "none", "status": "", "reason": report.reason}]
-    return [{"file": name, "recipient": f.recipient, "kind": f.kind, "status": f.status,
-             "reason": f.reason + (" (delayed, still trying)" if f.temporary else ""),
-             **({"diagnostic": f.diagnostic[:300]} if f.diagnostic else {})} for f in report.failures]
+    return [
+        {
+            "file": name,
+            "recipient": f.recipient,
+            "kind": f.kind,
+            "status": f.status,
+            "reason": f.reason + (" (delayed, still trying)" if f.temporary else ""),
+            **({"diagnostic": f.diagnostic[:300]} if f.diagnostic else {}),
+        }
+        for f in report.failures
+    ]
 
 
 @bounces_app.command("classify")
@@ -56,8 +64,10 @@ def classify_command(
             if as_json:
                 typer.echo(json.dumps({k: line[k] for k in CLASSIFY_FIELDS}))
             else:
-                typer.echo(f"{line['file']}: {line['kind']:<9} {line['status']:<7} "
-                           f"{line['recipient'] or '-'}  {line['reason']}")
+                typer.echo(
+                    f"{line['file']}: {line['kind']:<9} {line['status']:<7} "
+                    f"{line['recipient'] or '-'}  {line['reason']}"
+                )
 
 
 @bounces_app.command("process")
@@ -83,10 +93,13 @@ def process_command(
         database.close()
     totals = Counter(h.outcome for h in handled)
     for item in handled:
-        typer.echo(json.dumps(item.as_dict()) if as_json
-                   else f"{item.outcome:<9} {item.message}: {item.detail}")
-    summary = {"messages": len(handled), **{k: totals.get(k, 0) for k in
-                                            ("applied", "duplicate", "ignored", "kept")}}
+        typer.echo(
+            json.dumps(item.as_dict()) if as_json else f"{item.outcome:<9} {item.message}: {item.detail}"
+        )
+    summary = {
+        "messages": len(handled),
+        **{k: totals.get(k, 0) for k in ("applied", "duplicate", "ignored", "kept")},
+    }
     typer.echo(json.dumps(summary) if as_json else ", ".join(f"{k} {v}" for k, v in summary.items()))
 
 
@@ -111,10 +124,12 @@ def stats_command(
             typer.echo(json.dumps(report if edition is None else report[0]))
         for row in [] if as_json else report:
             bounced = row["bounced"]
-            typer.echo(f"{row['edition']} [{row['status']}]: sent {row['sent']}, "
-                       f"delivered {row['delivered']}, "
-                       f"bounced {bounced['hard']} hard / {bounced['soft']} soft, "
-                       f"complained {row['complained']}, unsubscribed {row['unsubscribed']}")
+            typer.echo(
+                f"{row['edition']} [{row['status']}]: sent {row['sent']}, "
+                f"delivered {row['delivered']}, "
+                f"bounced {bounced['hard']} hard / {bounced['soft']} soft, "
+                f"complained {row['complained']}, unsubscribed {row['unsubscribed']}"
+            )
         if who:
             for item in editions:
                 for line in recipients(database.sessions, item.id):
@@ -148,10 +163,15 @@ def show_command(
     typer.echo(f"{story['email']} (#{story['id']}): {story['status']}")
     for event in story["events"]:
         where = ", ".join(x for x in (event["ip"], event["user_agent"]) if x)
-        typer.echo(f"  {event['at']}  {event['kind']:<13} {event['source']}"
-                   + (f" [{where}]" if where else "") + (f"  {event['detail']}" if event["detail"] else ""))
+        typer.echo(
+            f"  {event['at']}  {event['kind']:<13} {event['source']}"
+            + (f" [{where}]" if where else "")
+            + (f"  {event['detail']}" if event["detail"] else "")
+        )
     for item in story["feedback"]:
-        typer.echo(f"  {item['at']}  feedback {item['kind']} via {item['source']} {item['status']} "
-                   f"{item['diagnostic'][:120]}")
+        typer.echo(
+            f"  {item['at']}  feedback {item['kind']} via {item['source']} {item['status']} "
+            f"{item['diagnostic'][:120]}"
+        )
     for item in story["deliveries"]:
         typer.echo(f"  delivery {item['edition']}: {item['status']} at {item['at']}")

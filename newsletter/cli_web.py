@@ -45,9 +45,15 @@ def serve_command(
 @subscribers_app.command("purge-pending")
 def purge_pending(
     ctx: typer.Context,
-    older_than: Annotated[int | None, typer.Option(
-        "--older-than", min=1, metavar="DAYS",
-        help="purge signups unconfirmed for this many days (default: setting purge_pending_days)")] = None,
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            min=1,
+            metavar="DAYS",
+            help="purge signups unconfirmed for this many days (default: setting purge_pending_days)",
+        ),
+    ] = None,
 ) -> None:
     """Forget signups that were never confirmed (their IP and user agent go too)."""
     from newsletter.cli import settings_of
@@ -90,5 +96,8 @@ def erase(
         held = forget(database, email, Consent(source="cli:erase"))
     finally:
         database.close()
-    typer.echo("erased; the address is suppressed" if held else
-               "no subscriber with this address; the address is suppressed from now on")
+    typer.echo(
+        "erased; the address is suppressed"
+        if held
+        else "no subscriber with this address; the address is suppressed from now on"
+    )

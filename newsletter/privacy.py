@@ -32,24 +32,49 @@ def export_data(database: Database, email: str) -> dict[str, Any]:
     subscriber = held.get("subscriber")
     subscriber_id = subscriber["id"] if subscriber else None
     with database.sessions() as session:
-        deliveries = [] if subscriber_id is None else [
-            {"edition": key, "subject": subject, **{c: _plain(getattr(row, c)) for c in (
-                "status", "attempts", "message_id", "provider_id", "last_error", "updated_at")}}
-            for row, key, subject in session.execute(
-                select(Delivery, Edition.key, Edition.subject)
-                .join(Edition, Edition.id == Delivery.edition_id)
-                .where(Delivery.subscriber_id == subscriber_id).order_by(Delivery.id))
-        ]
+        deliveries = (
+            []
+            if subscriber_id is None
+            else [
+                {
+                    "edition": key,
+                    "subject": subject,
+                    **{
+                        c: _plain(getattr(row, c))
+                        for c in (
+                            "status",
+                            "attempts",
+                            "message_id",
+                            "provider_id",
+                            "last_error",
+                            "updated_at",
+                        )
+                    },
+                }
+                for row, key, subject in session.execute(
+                    select(Delivery, Edition.key, Edition.subject)
+                    .join(Edition, Edition.id == Delivery.edition_id)
+                    .where(Delivery.subscriber_id == subscriber_id)
+                    .order_by(Delivery.id)
+                )
+            ]
+        )
         matches = [FeedbackRecord.recipient == address]
         if subscriber_id is not None:
             matches.append(FeedbackRecord.subscriber_id == subscriber_id)
         feedback = [
             {c.key: _plain(getattr(row, c.key)) for c in FeedbackRecord.__table__.columns}
             for row in session.scalars(
-                select(FeedbackRecord).where(or_(*matches)).order_by(FeedbackRecord.id))
+                select(FeedbackRecord).where(or_(*matches)).order_by(FeedbackRecord.id)
+            )
         ]
-    return {"email": address, "exported_at": dt.datetime.now(dt.UTC).isoformat(), **held,
-            "deliveries": deliveries, "feedback": feedback}
+    return {
+        "email": address,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(),
+        **held,
+        "deliveries": deliveries,
+        "feedback": feedback,
+    }
 
 
 def erase(database: Database, email: str, consent: Consent) -> bool:
@@ -66,6 +91,7 @@ def erase(database: Database, email: str, consent: Consent) -> bool:
     with database.sessions.begin() as session:
         session.execute(update(FeedbackRecord).where(or_(*matches)).values(recipient="", diagnostic=""))
         if held is not None:
-            session.execute(update(Delivery).where(Delivery.subscriber_id == held.id)
-                            .values(last_error=""))  # SMTP replies quote the address
+            session.execute(
+                update(Delivery).where(Delivery.subscriber_id == held.id).values(last_error="")
+            )  # SMTP replies quote the address
     return database.store.erase(address, consent) is not None

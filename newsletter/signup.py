@@ -71,14 +71,23 @@ class ConfirmResult:
 class SignupFlow:
     """The signup, confirm and unsubscribe operations over one store, one mailer and one transport."""
 
-    def __init__(self, *, settings: Settings, store: SubscriberStore, links: Links, mail: TransactionalMail,
-                 transport_factory: Callable[[], Transport], address_limiter: Limiter | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: SubscriberStore,
+        links: Links,
+        mail: TransactionalMail,
+        transport_factory: Callable[[], Transport],
+        address_limiter: Limiter | None = None,
+    ) -> None:
         # SQLite has one writer at a time, and connections that find it busy wait in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms: under a burst of signups the slowest ones
         # waited seconds. Queueing this process's writers on a lock hands the database over at once.
         sqlite = settings.database_url.startswith("sqlite")
         self._writing: contextlib.AbstractContextManager[object] = (
-            threading.Lock() if sqlite else contextlib.nullcontext())
+            threading.Lock() if sqlite else contextlib.nullcontext()
+        )
         self._settings = settings
         self._store = store
         self._links = links
@@ -175,6 +184,11 @@ class SignupFlow:
             transport.close()
         for result in results:
             if result.outcome is not Outcome.accepted:
-                log.warning("%s email to subscriber %s refused: %s %s", mail.kind, mail.subscriber_id,
-                            result.code or "", result.detail)
+                log.warning(
+                    "%s email to subscriber %s refused: %s %s",
+                    mail.kind,
+                    mail.subscriber_id,
+                    result.code or "",
+                    result.detail,
+                )
         return results[0] if results else None

@@ -31,9 +31,15 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _subscribers_with(session: Session, edition_id: int, kind: FeedbackKind) -> set[int]:
-    query = select(FeedbackRecord.subscriber_id).where(
-        FeedbackRecord.edition_id == edition_id, FeedbackRecord.kind == kind,
-        FeedbackRecord.subscriber_id.is_not(None)).distinct()
+    query = (
+        select(FeedbackRecord.subscriber_id)
+        .where(
+            FeedbackRecord.edition_id == edition_id,
+            FeedbackRecord.kind == kind,
+            FeedbackRecord.subscriber_id.is_not(None),
+        )
+        .distinct()
+    )
     return {row for row in session.scalars(query) if row is not None}
 
 
@@ -43,12 +49,19 @@ def _left_after(session: Session, edition_id: int) -> set[int]:
     query = (
         select(Delivery.subscriber_id)
         .join(ConsentEvent, ConsentEvent.subscriber_id == Delivery.subscriber_id)
-        .where(Delivery.edition_id == edition_id, ConsentEvent.kind == ConsentKind.unsubscribed,
-               ConsentEvent.at >= Delivery.updated_at,
-               ~exists().where(and_(later.subscriber_id == Delivery.subscriber_id,
-                                    later.edition_id != edition_id,
-                                    later.updated_at > Delivery.updated_at,
-                                    later.updated_at <= ConsentEvent.at)))
+        .where(
+            Delivery.edition_id == edition_id,
+            ConsentEvent.kind == ConsentKind.unsubscribed,
+            ConsentEvent.at >= Delivery.updated_at,
+            ~exists().where(
+                and_(
+                    later.subscriber_id == Delivery.subscriber_id,
+                    later.edition_id != edition_id,
+                    later.updated_at > Delivery.updated_at,
+                    later.updated_at <= ConsentEvent.at,
+                )
+            ),
+        )
         .distinct()
     )
     return set(session.scalars(query))
@@ -65,8 +78,13 @@ def edition_stats(sessions: sessionmaker[Session], edition: Edition) -> dict[str
         complained = _subscribers_with(session, edition.id, FeedbackKind.complaint)
         left = _subscribers_with(session, edition.id, FeedbackKind.unsubscribe)
         left |= _left_after(session, edition.id)
-        accepted = set(session.scalars(select(Delivery.subscriber_id).where(
-            Delivery.edition_id == edition.id, Delivery.status == DeliveryStatus.accepted)))
+        accepted = set(
+            session.scalars(
+                select(Delivery.subscriber_id).where(
+                    Delivery.edition_id == edition.id, Delivery.status == DeliveryStatus.accepted
+                )
+            )
+        )
     return {
         "edition": edition.key,
         "subject": edition.subject,
@@ -81,32 +99,47 @@ def edition_stats(sessions: sessionmaker[Session], edition: Edition) -> dict[str
     }
 
 
-def recipients(sessions: sessionmaker[Session], edition_id: int,
-               batch: int = 1000) -> Iterator[dict[str, Any]]:
+def recipients(
+    sessions: sessionmaker[Session], edition_id: int, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
     """Who got what: one row per delivery of the edition, with any feedback about it (keyset-paged)."""
     after = 0
     while True:
         with sessions() as session:
             rows = session.execute(
-                select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Delivery.status,
-                       Delivery.updated_at, Delivery.last_error)
+                select(
+                    Delivery.id,
+                    Delivery.subscriber_id,
+                    Subscriber.email,
+                    Delivery.status,
+                    Delivery.updated_at,
+                    Delivery.last_error,
+                )
                 .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
                 .where(Delivery.edition_id == edition_id, Delivery.id > after)
-                .order_by(Delivery.id).limit(batch)).all()
+                .order_by(Delivery.id)
+                .limit(batch)
+            ).all()
             if not rows:
                 return
             ids = [row.subscriber_id for row in rows]
             feedback: dict[int, list[str]] = {}
             for subscriber_id, kind in session.execute(
-                    select(FeedbackRecord.subscriber_id, FeedbackRecord.kind)
-                    .where(FeedbackRecord.edition_id == edition_id, FeedbackRecord.subscriber_id.in_(ids))
-                    .order_by(FeedbackRecord.id)):
+                select(FeedbackRecord.subscriber_id, FeedbackRecord.kind)
+                .where(FeedbackRecord.edition_id == edition_id, FeedbackRecord.subscriber_id.in_(ids))
+                .order_by(FeedbackRecord.id)
+            ):
                 if subscriber_id is not None:
                     feedback.setdefault(subscriber_id, []).append(str(kind))
         for row in rows:
-            yield {"subscriber_id": row.subscriber_id, "email": row.email, "delivery": str(row.status),
-                   "at": _iso(row.updated_at), "error": row.last_error,
-                   "feedback": feedback.get(row.subscriber_id, [])}
+            yield {
+                "subscriber_id": row.subscriber_id,
+                "email": row.email,
+                "delivery": str(row.status),
+                "at": _iso(row.updated_at),
+                "error": row.last_error,
+                "feedback": feedback.get(row.subscriber_id, []),
+            }
         after = rows[-1].id
 
 
@@ -116,23 +149,51 @@ def history(sessions: sessionmaker[Session], email: str) -> dict[str, Any] | Non
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
         if subscriber is None:
             return None
-        events = session.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
-                                 .order_by(ConsentEvent.id))
-        feedback = session.scalars(select(FeedbackRecord).where(FeedbackRecord.subscriber_id == subscriber.id)
-                                   .order_by(FeedbackRecord.id))
+        events = session.scalars(
+            select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id).order_by(ConsentEvent.id)
+        )
+        feedback = session.scalars(
+            select(FeedbackRecord)
+            .where(FeedbackRecord.subscriber_id == subscriber.id)
+            .order_by(FeedbackRecord.id)
+        )
         deliveries = session.execute(
             select(Edition.key, Delivery.status, Delivery.updated_at, Delivery.last_error)
             .join(Edition, Edition.id == Delivery.edition_id)
-            .where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id))
+            .where(Delivery.subscriber_id == subscriber.id)
+            .order_by(Delivery.id)
+        )
         return {
-            "id": subscriber.id, "email": subscriber.email, "name": subscriber.name,
-            "status": str(subscriber.status), "created_at": _iso(subscriber.created_at),
+            "id": subscriber.id,
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "status": str(subscriber.status),
+            "created_at": _iso(subscriber.created_at),
             "confirmed_at": _iso(subscriber.confirmed_at),
-            "events": [{"at": _iso(e.at), "kind": str(e.kind), "source": e.source, "ip": e.ip,
-                        "user_agent": e.user_agent, "detail": e.detail} for e in events],
-            "feedback": [{"at": _iso(f.occurred_at), "kind": str(f.kind), "source": f.source,
-                          "edition_id": f.edition_id, "status": f.status, "diagnostic": f.diagnostic}
-                         for f in feedback],
-            "deliveries": [{"edition": key, "status": str(status), "at": _iso(at), "error": error}
-                           for key, status, at, error in deliveries],
+            "events": [
+                {
+                    "at": _iso(e.at),
+                    "kind": str(e.kind),
+                    "source": e.source,
+                    "ip": e.ip,
+                    "user_agent": e.user_agent,
+                    "detail": e.detail,
+                }
+                for e in events
+            ],
+            "feedback": [
+                {
+                    "at": _iso(f.occurred_at),
+                    "kind": str(f.kind),
+                    "source": f.source,
+                    "edition_id": f.edition_id,
+                    "status": f.status,
+                    "diagnostic": f.diagnostic,
+                }
+                for f in feedback
+            ],
+            "deliveries": [
+                {"edition": key, "status": str(status), "at": _iso(at), "error": error}
+                for key, status, at, error in deliveries
+            ],
         }

@@ -63,19 +63,32 @@ class TransactionalMail:
             cached = self._cache[kind] = _Rendered(subject, html_body, text)
         return cached
 
-    def _build(self, kind: str, rendered: _Rendered, subscriber_id: int, address: str, name: str,
-               html_body: str, text: str) -> tuple[MessageTemplate, OutboundMessage]:
+    def _build(
+        self,
+        kind: str,
+        rendered: _Rendered,
+        subscriber_id: int,
+        address: str,
+        name: str,
+        html_body: str,
+        text: str,
+    ) -> tuple[MessageTemplate, OutboundMessage]:
         template = MessageTemplate(
-            subject=rendered.subject, text=text, html_body=html_body, from_header=self._from_header,
+            subject=rendered.subject,
+            text=text,
+            html_body=html_body,
+            from_header=self._from_header,
             list_id_header=self._list_id,
             feedback_id=f"{kind}:{self._settings.effective_list_id.replace(':', '')}:newsletter:"
-                        f"{self._settings.from_domain}",
+            f"{self._settings.from_domain}",
             date=email.utils.formatdate(usegmt=True),
         )
         token = self._links.unsubscribe_token(subscriber_id)
         # A random Message-ID: a resent confirmation is a new message, not a duplicate to drop.
         message = OutboundMessage(
-            subscriber_id=subscriber_id, email=address, name=name,
+            subscriber_id=subscriber_id,
+            email=address,
+            name=name,
             message_id=f"<{kind}.s{subscriber_id}.{secrets.token_hex(8)}@{self._settings.from_domain}>",
             envelope_from=self._settings.effective_bounce_address,
             unsubscribe_url=self._links.unsubscribe_url(token),
@@ -84,8 +97,9 @@ class TransactionalMail:
         )
         return template, message
 
-    def confirmation(self, subscriber_id: int, address: str, name: str = "",
-                     *, now: float | None = None) -> tuple[MessageTemplate, OutboundMessage]:
+    def confirmation(
+        self, subscriber_id: int, address: str, name: str = "", *, now: float | None = None
+    ) -> tuple[MessageTemplate, OutboundMessage]:
         """The double opt-in message with a fresh, expiring confirm link."""
         rendered = self._rendered("confirm", f"Confirm your subscription to {self._name}")
         url = self._links.confirm_url(subscriber_id, now=now)
@@ -93,8 +107,9 @@ class TransactionalMail:
         text = rendered.text.replace(CONFIRM_SLOT, url)
         return self._build("confirm", rendered, subscriber_id, address, name, html_body, text)
 
-    def welcome(self, subscriber_id: int, address: str,
-                name: str = "") -> tuple[MessageTemplate, OutboundMessage]:
+    def welcome(
+        self, subscriber_id: int, address: str, name: str = ""
+    ) -> tuple[MessageTemplate, OutboundMessage]:
         """Sent once after confirmation; its footer carries the one-click unsubscribe link."""
         rendered = self._rendered("welcome", f"Welcome to {self._name}")
         return self._build("welcome", rendered, subscriber_id, address, name, rendered.html, rendered.text)

@@ -34,7 +34,8 @@ def read(path: Path) -> Report | None:
 def every_file() -> list[Path]:
     """Every message file of every corpus (licence texts left out)."""
     return sorted(
-        p for p in CORPORA.rglob("*")
+        p
+        for p in CORPORA.rglob("*")
         if p.is_file() and p.suffix in (".txt", ".eml") and not any("LICENSE" in part for part in p.parts)
     )
 

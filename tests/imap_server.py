@@ -89,8 +89,12 @@ service pop3-login {{
 
     def __enter__(self) -> Dovecot:
         config = self._configure()
-        self.process = subprocess.Popen([self.binary, "-F", "-c", str(config)], start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [self.binary, "-F", "-c", str(config)],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port, timeout=0.2):
             if self.process.poll() is not None or time.monotonic() > deadline:

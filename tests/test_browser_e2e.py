@@ -38,8 +38,15 @@ from tests.web_helpers import ServerThread, build_app, confirm_url, parse
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PHONE = {"width": 375, "height": 812}
 
 
@@ -107,12 +114,18 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def test_signup_confirm_receive_and_leave_with_one_click(tmp_path: Path, smtp_server: tuple[Mailbox, int],
-                                                         browser: Any, sample_digest: Digest) -> None:
+def test_signup_confirm_receive_and_leave_with_one_click(
+    tmp_path: Path, smtp_server: tuple[Mailbox, int], browser: Any, sample_digest: Digest
+) -> None:
     mailbox, smtp_port = smtp_server
     server = ServerThread()
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'newsletter.db'}", transport="smtp",
-                             smtp_url=f"smtp://127.0.0.1:{smtp_port}", base_url=server.url)
+    settings = make_settings(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'newsletter.db'}",
+        transport="smtp",
+        smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+        base_url=server.url,
+    )
     database = open_database(settings, migrate=True)
     database.store.add("other@example.org", "Other", status=Status.confirmed, consent=Consent(source="test"))
     server.start(build_app(settings, database))
@@ -156,8 +169,13 @@ def test_signup_confirm_receive_and_leave_with_one_click(tmp_path: Path, smtp_se
             prepared = prepare_edition(digest, renderer, database.ledger, settings)
             transport = open_transport(settings)
             try:
-                return Sender(settings=settings, store=database.store, ledger=database.ledger,
-                              transport=transport, links=links).send(prepared)
+                return Sender(
+                    settings=settings,
+                    store=database.store,
+                    ledger=database.ledger,
+                    transport=transport,
+                    links=links,
+                ).send(prepared)
             finally:
                 transport.close()
 

@@ -26,26 +26,37 @@ WEB = Consent(source="web:form", ip="203.0.113.9", user_agent="Firefox/140", det
 
 def _cli(settings: Settings, tmp_path: Path, *args: str) -> tuple[int, str]:
     config = tmp_path / "newsletter.toml"
-    config.write_text(f'database_url = "{settings.database_url}"\nsecret_key = "{settings.secret_key}"\n'
-                      f'outbox_dir = "{settings.outbox_dir}"\n', encoding="utf-8")
+    config.write_text(
+        f'database_url = "{settings.database_url}"\nsecret_key = "{settings.secret_key}"\n'
+        f'outbox_dir = "{settings.outbox_dir}"\n',
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(cli, ["--config", str(config), *args])
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize(("before", "mails", "after"), [
-    (None, True, Status.pending),
-    (Status.pending, True, Status.pending),
-    (Status.confirmed, False, Status.confirmed),
-    (Status.unsubscribed, True, Status.pending),
-    (Status.bounced, True, Status.pending),
-    (Status.complained, True, Status.pending),
-])
-def test_request_handles_every_state(database: Database, before: Status | None, mails: bool,
-                                     after: Status) -> None:
+@pytest.mark.parametrize(
+    ("before", "mails", "after"),
+    [
+        (None, True, Status.pending),
+        (Status.pending, True, Status.pending),
+        (Status.confirmed, False, Status.confirmed),
+        (Status.unsubscribed, True, Status.pending),
+        (Status.bounced, True, Status.pending),
+        (Status.complained, True, Status.pending),
+    ],
+)
+def test_request_handles_every_state(
+    database: Database, before: Status | None, mails: bool, after: Status
+) -> None:
     store = database.store
     if before is not None:
-        added = store.add("a@example.org", "Old Name", status=Status.confirmed if before is not Status.pending
-                          else Status.pending, consent=Consent(source="test"))
+        added = store.add(
+            "a@example.org",
+            "Old Name",
+            status=Status.confirmed if before is not Status.pending else Status.pending,
+            consent=Consent(source="test"),
+        )
         if before not in (Status.pending, Status.confirmed):
             store.transition(added.id, before, Consent(source="test"))
     outcome = store.request("A@Example.org", "New Name", WEB)
@@ -100,8 +111,9 @@ def test_purge_pending_forgets_stale_unconfirmed_signups(database: Database) -> 
     assert all(e.ip is None and e.user_agent is None for e in orphans)
 
 
-def test_export_and_erase_from_the_command_line(settings: Settings, database: Database,
-                                                tmp_path: Path) -> None:
+def test_export_and_erase_from_the_command_line(
+    settings: Settings, database: Database, tmp_path: Path
+) -> None:
     store = database.store
     outcome = store.request("Person@Example.org", "Pat Person", WEB)
     store.confirm_request(outcome.subscriber_id, Consent(source="web:confirm link", ip="203.0.113.9"))

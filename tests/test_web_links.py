@@ -66,10 +66,18 @@ def test_confirm_ttl_follows_the_setting(settings, database) -> None:
     day = 24 * 3600
     assert app.state.links.confirm_ttl_seconds == day
     with make_client(app) as client:
-        assert client.get(path_of(app.state.links.confirm_url(subscriber_id, now=time.time() - day - 60))) \
-            .status_code == 410
-        assert client.get(path_of(app.state.links.confirm_url(subscriber_id, now=time.time() - day + 60))) \
-            .status_code == 200
+        assert (
+            client.get(
+                path_of(app.state.links.confirm_url(subscriber_id, now=time.time() - day - 60))
+            ).status_code
+            == 410
+        )
+        assert (
+            client.get(
+                path_of(app.state.links.confirm_url(subscriber_id, now=time.time() - day + 60))
+            ).status_code
+            == 200
+        )
 
 
 def test_tampered_confirm_and_unsubscribe_tokens_change_nothing(client, database, links) -> None:
@@ -109,8 +117,11 @@ def test_rfc8058_one_click_post(client, database, links, encoding) -> None:
     url = f"/u/{links.unsubscribe_token(subscriber_id)}"
     client.cookies.clear()
     if encoding == "form":
-        response = client.post(url, content=b"List-Unsubscribe=One-Click",
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+        response = client.post(
+            url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
     else:
         response = client.post(url, files={"List-Unsubscribe": (None, "One-Click")})
     assert response.status_code == 200  # no redirect

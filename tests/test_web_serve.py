@@ -23,21 +23,33 @@ def _free_port() -> int:
 
 def _config(tmp_path: Path) -> Path:
     config = tmp_path / "newsletter.toml"
-    config.write_text(f'database_url = "sqlite:///{tmp_path / "newsletter.db"}"\n'
-                      f'secret_key = "{TEST_SECRET}"\n'
-                      f'outbox_dir = "{tmp_path / "outbox"}"\n', encoding="utf-8")
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path / "newsletter.db"}"\n'
+        f'secret_key = "{TEST_SECRET}"\n'
+        f'outbox_dir = "{tmp_path / "outbox"}"\n',
+        encoding="utf-8",
+    )
     return config
 
 
 def test_serve_starts_the_signup_form(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    subprocess.run([*NEWSLETTER, "--config", str(config), "init"], check=True, cwd=tmp_path,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [*NEWSLETTER, "--config", str(config), "init"],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
     port = _free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([*NEWSLETTER, "--config", str(config), "serve", "--port", str(port)],
-                                  cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [*NEWSLETTER, "--config", str(config), "serve", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -57,7 +69,12 @@ def test_serve_starts_the_signup_form(tmp_path: Path) -> None:
 
 def test_serve_without_an_initialised_database_says_what_to_do(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    result = subprocess.run([*NEWSLETTER, "--config", str(config), "serve", "--port", str(_free_port())],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*NEWSLETTER, "--config", str(config), "serve", "--port", str(_free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "newsletter init" in result.stderr and "Traceback" not in result.stderr

@@ -51,9 +51,11 @@ def test_front_page_is_an_accessible_form_with_secure_headers(client) -> None:
 
 def test_signup_records_pending_consent_and_mails_a_confirmation(client, settings, database) -> None:
     page = client.get("/")
-    response = client.post("/subscribe", data={"email": "Reader@Example.org", "name": "Ann Reader",
-                                               "csrf": csrf_of(page.text), "website": ""},
-                           headers={"user-agent": "TestBrowser/1.0"})
+    response = client.post(
+        "/subscribe",
+        data={"email": "Reader@Example.org", "name": "Ann Reader", "csrf": csrf_of(page.text), "website": ""},
+        headers={"user-agent": "TestBrowser/1.0"},
+    )
     assert response.status_code == 200
     assert "Check your inbox" in response.text
     subscriber = database.store.find("reader@example.org")
@@ -117,12 +119,15 @@ def test_honeypot_filled_looks_accepted_but_does_nothing(client, settings, datab
     assert len(outbox(settings)) == 1
 
 
-@pytest.mark.parametrize(("address", "expected"), [
-    ("not-an-address", "An email address must have an @-sign."),
-    ("someone@", "There must be something after the @-sign."),
-    ("", "Please enter an email address."),
-    ("a@b@example.org", "The part after the @-sign contains invalid characters"),
-])
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("not-an-address", "An email address must have an @-sign."),
+        ("someone@", "There must be something after the @-sign."),
+        ("", "Please enter an email address."),
+        ("a@b@example.org", "The part after the @-sign contains invalid characters"),
+    ],
+)
 def test_invalid_address_gets_email_validators_message(client, database, address, expected) -> None:
     response = signup(client, address, "Ann")
     assert response.status_code == 422
@@ -132,7 +137,7 @@ def test_invalid_address_gets_email_validators_message(client, database, address
 
 
 def test_markup_and_crlf_in_names_cannot_inject(client, settings, database) -> None:
-    evil = 'Eve</script><script>alert(1)</script>\r\nBcc: victim@example.net\r\n\r\n<b>x'
+    evil = "Eve</script><script>alert(1)</script>\r\nBcc: victim@example.net\r\n\r\n<b>x"
     refused = signup(client, "bad address", evil)
     assert "<script>alert(1)</script>" not in refused.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in refused.text
@@ -159,12 +164,18 @@ def test_csrf_token_is_required_and_checked(client, settings, database) -> None:
     stale = client.app.state.web.csrf.issue(now=1_000_000)
     response = client.post("/subscribe", data={"email": "x@example.org", "csrf": stale})
     assert response.status_code == 400 and "send it again" in response.text
-    foreign = client.post("/subscribe", data={"email": "x@example.org", "csrf": token},
-                          headers={"origin": "https://evil.example"})
+    foreign = client.post(
+        "/subscribe",
+        data={"email": "x@example.org", "csrf": token},
+        headers={"origin": "https://evil.example"},
+    )
     assert foreign.status_code == 403
     assert database.store.find("x@example.org") is None and outbox(settings) == []
-    same_site = client.post("/subscribe", data={"email": "x@example.org", "csrf": token},
-                            headers={"origin": "https://news.example.org"})
+    same_site = client.post(
+        "/subscribe",
+        data={"email": "x@example.org", "csrf": token},
+        headers={"origin": "https://news.example.org"},
+    )
     assert same_site.status_code == 200
 
 
@@ -193,8 +204,9 @@ def test_embeddable_form_may_be_framed_and_records_its_source(settings, database
         assert page.status_code == 200 and "x-frame-options" not in page.headers
         assert "frame-ancestors https://blog.example.org" in page.headers["content-security-policy"]
         assert 'name="site" value="my-blog"' in page.text and 'action="/embed"' in page.text
-        done = client.post("/embed", data={"email": "framed@example.org", "csrf": csrf_of(page.text),
-                                           "site": "my-blog"})
+        done = client.post(
+            "/embed", data={"email": "framed@example.org", "csrf": csrf_of(page.text), "site": "my-blog"}
+        )
         assert done.status_code == 200 and "Check your inbox" in done.text and "nl-embed" in done.text
         assert "x-frame-options" not in done.headers
         snippet = client.get("/embed/snippet")
@@ -214,8 +226,11 @@ def test_errors_are_pages_not_tracebacks(client) -> None:
 
 
 def test_markup_or_line_breaks_in_the_address_are_refused_and_escaped(client, settings) -> None:
-    for typed in ("reader@example.org\r\nBcc: victim@example.net", "<script>alert(1)</script>@example.org",
-                  'x"><script>alert(1)</script>'):
+    for typed in (
+        "reader@example.org\r\nBcc: victim@example.net",
+        "<script>alert(1)</script>@example.org",
+        'x"><script>alert(1)</script>',
+    ):
         response = signup(client, typed)
         assert response.status_code == 422
         assert "<script>" not in response.text
@@ -252,8 +267,13 @@ def test_confirmation_goes_through_the_sendgrid_transport(settings, database) ->
     from tests.sendgrid_server import SendGridStandIn
 
     with SendGridStandIn("SG.signup-key") as stand_in:
-        app = build_app(settings, database, transport="sendgrid", sendgrid_api_key="SG.signup-key",
-                        sendgrid_host=stand_in.url)
+        app = build_app(
+            settings,
+            database,
+            transport="sendgrid",
+            sendgrid_api_key="SG.signup-key",
+            sendgrid_host=stand_in.url,
+        )
         with make_client(app) as client:
             assert signup(client, "viasg@example.org", "Sam").status_code == 200
         assert stand_in.recipients() == ["viasg@example.org"]

@@ -35,8 +35,12 @@ def make_client(app: Any, *, raise_server_exceptions: bool = True) -> TestClient
         warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
         from starlette.testclient import TestClient
 
-    return TestClient(app, base_url="https://news.example.org", follow_redirects=False,
-                      raise_server_exceptions=raise_server_exceptions)
+    return TestClient(
+        app,
+        base_url="https://news.example.org",
+        follow_redirects=False,
+        raise_server_exceptions=raise_server_exceptions,
+    )
 
 
 def csrf_of(html: str) -> str:
@@ -101,8 +105,14 @@ class ServerThread:
 
     def start(self, app: Any = None) -> None:
         # A long keep-alive: load tests hold connections idle while every thread gets ready.
-        config = uvicorn.Config(app or self.app, log_level="warning", lifespan="on", access_log=False,
-                                backlog=2048, timeout_keep_alive=120)
+        config = uvicorn.Config(
+            app or self.app,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            backlog=2048,
+            timeout_keep_alive=120,
+        )
         self.server = server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread = thread
@@ -137,8 +147,15 @@ def build_app(settings: Settings, database: Any, **overrides: Any) -> Any:
     return create_app(settings.replace(**overrides) if overrides else settings, database)
 
 
-def signup(client: TestClient, address: str, name: str = "", *, path: str = "/", action: str = "/subscribe",
-           **extra: str) -> Any:
+def signup(
+    client: TestClient,
+    address: str,
+    name: str = "",
+    *,
+    path: str = "/",
+    action: str = "/subscribe",
+    **extra: str,
+) -> Any:
     """Open the form at ``path`` and send it, as a browser would (fresh CSRF token each time)."""
     page = client.get(path)
     assert page.status_code == 200

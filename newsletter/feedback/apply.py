@@ -56,9 +56,15 @@ class Decision:
     status: Status | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "action": self.action, "kind": str(self.event.kind),
-                "subscriber_id": self.event.subscriber_id, "edition_id": self.event.edition_id,
-                "recipient": self.event.recipient, "status": self.status.value if self.status else None}
+        return {
+            "outcome": self.outcome,
+            "action": self.action,
+            "kind": str(self.event.kind),
+            "subscriber_id": self.event.subscriber_id,
+            "edition_id": self.event.edition_id,
+            "recipient": self.event.recipient,
+            "status": self.status.value if self.status else None,
+        }
 
 
 class _Changed(Exception):
@@ -99,12 +105,20 @@ class FeedbackPolicy:
         subscriber = session.get(Subscriber, event.subscriber_id) if event.subscriber_id else None
         edition = session.get(Edition, event.edition_id) if event.edition_id else None
         occurred = event.occurred_at or now
-        session.add(FeedbackRecord(
-            dedupe_key=event.dedupe_key, source=event.source[:32], kind=event.kind,
-            subscriber_id=subscriber.id if subscriber else None, edition_id=edition.id if edition else None,
-            recipient=event.recipient[:320], status=event.status[:16], diagnostic=event.diagnostic[:4000],
-            occurred_at=occurred, received_at=now,
-        ))
+        session.add(
+            FeedbackRecord(
+                dedupe_key=event.dedupe_key,
+                source=event.source[:32],
+                kind=event.kind,
+                subscriber_id=subscriber.id if subscriber else None,
+                edition_id=edition.id if edition else None,
+                recipient=event.recipient[:320],
+                status=event.status[:16],
+                diagnostic=event.diagnostic[:4000],
+                occurred_at=occurred,
+                received_at=now,
+            )
+        )
         session.flush()
         if subscriber is None:
             return Decision(event, "unmatched", "recorded; no subscriber matched")
@@ -128,32 +142,47 @@ class FeedbackPolicy:
         if target is current:
             action += f"; status stays {current}"
         elif target in ALLOWED_TRANSITIONS[current]:
-            changed = session.execute(update(Subscriber).where(
-                Subscriber.id == subscriber.id, Subscriber.status == current).values(status=target))
+            changed = session.execute(
+                update(Subscriber)
+                .where(Subscriber.id == subscriber.id, Subscriber.status == current)
+                .values(status=target)
+            )
             if changed.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Changed
             action += f"; {current} -> {target}"
         else:
             action += f"; status stays {current} ({current} cannot become {target})"
             target = current
-        session.add(ConsentEvent(
-            subscriber_id=subscriber.id, kind=kind, at=now, source=f"feedback:{event.source}"[:100],
-            detail=json.dumps(self._evidence(event, action), sort_keys=True, default=str),
-        ))
+        session.add(
+            ConsentEvent(
+                subscriber_id=subscriber.id,
+                kind=kind,
+                at=now,
+                source=f"feedback:{event.source}"[:100],
+                detail=json.dumps(self._evidence(event, action), sort_keys=True, default=str),
+            )
+        )
         return Decision(event, "applied", action, target)
 
     def _soft_bounces(self, session: Session, subscriber_id: int, occurred: dt.datetime) -> int:
         """Distinct deliveries that soft-bounced within the window up to ``occurred`` (this one included)."""
-        rows = session.execute(select(FeedbackRecord.id, FeedbackRecord.edition_id).where(
-            FeedbackRecord.subscriber_id == subscriber_id, FeedbackRecord.kind == FeedbackKind.soft_bounce,
-            FeedbackRecord.occurred_at >= occurred - self.window, FeedbackRecord.occurred_at <= occurred,
-        ))
+        rows = session.execute(
+            select(FeedbackRecord.id, FeedbackRecord.edition_id).where(
+                FeedbackRecord.subscriber_id == subscriber_id,
+                FeedbackRecord.kind == FeedbackKind.soft_bounce,
+                FeedbackRecord.occurred_at >= occurred - self.window,
+                FeedbackRecord.occurred_at <= occurred,
+            )
+        )
         return len({("e", edition) if edition is not None else ("r", row_id) for row_id, edition in rows})
 
     @staticmethod
     def _evidence(event: FeedbackEvent, action: str) -> dict[str, Any]:
-        evidence: dict[str, Any] = {"feedback": str(event.kind), "decision": action,
-                                    "dedupe_key": event.dedupe_key}
+        evidence: dict[str, Any] = {
+            "feedback": str(event.kind),
+            "decision": action,
+            "dedupe_key": event.dedupe_key,
+        }
         for name in ("recipient", "edition_id", "status", "diagnostic"):
             value = getattr(event, name)
             if value not in ("", None):
@@ -172,10 +201,17 @@ def send_time_feedback(policy: FeedbackPolicy) -> Callable[[int, SendResult], No
         code = str(result.code) if result.code else ""
         verdict = classify("", f"{code} {result.detail}")
         kind = FeedbackKind.hard_bounce if verdict.kind == "hard" else FeedbackKind.soft_bounce
-        policy.apply(FeedbackEvent(
-            kind=kind, source="smtp", dedupe_key=f"send:e{edition_id}:s{result.subscriber_id}",
-            subscriber_id=result.subscriber_id, edition_id=edition_id, status=verdict.status or code,
-            diagnostic=result.detail[:2000], evidence={"reason": verdict.reason, "reply_code": code},
-        ))
+        policy.apply(
+            FeedbackEvent(
+                kind=kind,
+                source="smtp",
+                dedupe_key=f"send:e{edition_id}:s{result.subscriber_id}",
+                subscriber_id=result.subscriber_id,
+                edition_id=edition_id,
+                status=verdict.status or code,
+                diagnostic=result.detail[:2000],
+                evidence={"reason": verdict.reason, "reply_code": code},
+            )
+        )
 
     return handle

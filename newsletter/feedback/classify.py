@@ -58,36 +58,68 @@ RULES: tuple[Rule, ...] = (
     Rule("soft", "message too large", status=r"[45]\.(2\.3|3\.4)", decisive=True),
     Rule("soft", "delivery time expired", status=r"[45]\.4\.7", decisive=True),
     # 2. The receiver's words.
-    Rule("soft", "mailbox full", code="5.2.2",
-         text=r"mailbox (is )?full|full mailbox|over ?quota|quota (exceeded|full)|"
-              r"exceeded (storage|the quota)|insufficient (disk )?(space|storage)|mailbox size limit|"
-              r"too many messages in"),
-    Rule("soft", "blocked or filtered", code="5.7.1",
-         text=r"spam|blocked|blacklist|block ?list|listed (at|in|on)|reputation|policy|rejected for|"
-              r"content|virus|dnsbl|spamhaus|not authori[sz]ed|access denied"),
-    Rule("soft", "rate limited", code="4.7.0",
-         text=r"rate ?limit|too many (connections|recipients)|try (again )?later|greylist|temporar"),
-    Rule("hard", "unknown user", code="5.1.1",
-         text=r"user (is )?unknown|unknown (user|recipient|local|address|mailbox)|no such (user|mailbox|"
-              r"recipient|address|account|local user)|(mailbox|address|account|recipient|user)"
-              r"( name)? (is )?(not found|invalid|does ?n.?t exist|does not exist|unavailable)|"
-              r"invalid (recipient|mailbox|address|user)|not (a )?(valid|known) (user|recipient|mailbox)|"
-              r"not listed in|recipient (address )?rejected|unrouteable address|no mailbox here|"
-              r"addressee unknown|mailbox not found|user not found|not our customer|is not a known user|"
-              r"undeliverable address|bad destination mailbox"),
-    Rule("hard", "unknown domain", code="5.1.2",
-         text=r"host (or domain name )?not found|unknown host|domain (not found|does not exist)|"
-              r"no (mx|mail exchanger|such domain)|name or service not known|nxdomain|"
-              r"unrouteable (mail )?domain"),
-    Rule("hard", "mailbox disabled", code="5.2.1",
-         text=r"account (has been )?(disabled|deactivated|closed|suspended|expired|inactive)|"
-              r"mailbox (disabled|deactivated|closed|inactive)|no longer (active|accepting|valid|in use)|"
-              r"not accepting (mail|messages)"),
-    Rule("soft", "receiving system unavailable", code="5.3.2",
-         text=r"could not (initiate|establish) (an )?smtp|connection (refused|dropped|reset)|"
-              r"no route to host|not accepting network messages"),
-    Rule("soft", "delivery time expired", code="4.4.7",
-         text=r"expired|timed? ?out|retry time|could not be delivered within"),
+    Rule(
+        "soft",
+        "mailbox full",
+        code="5.2.2",
+        text=r"mailbox (is )?full|full mailbox|over ?quota|quota (exceeded|full)|"
+        r"exceeded (storage|the quota)|insufficient (disk )?(space|storage)|mailbox size limit|"
+        r"too many messages in",
+    ),
+    Rule(
+        "soft",
+        "blocked or filtered",
+        code="5.7.1",
+        text=r"spam|blocked|blacklist|block ?list|listed (at|in|on)|reputation|policy|rejected for|"
+        r"content|virus|dnsbl|spamhaus|not authori[sz]ed|access denied",
+    ),
+    Rule(
+        "soft",
+        "rate limited",
+        code="4.7.0",
+        text=r"rate ?limit|too many (connections|recipients)|try (again )?later|greylist|temporar",
+    ),
+    Rule(
+        "hard",
+        "unknown user",
+        code="5.1.1",
+        text=r"user (is )?unknown|unknown (user|recipient|local|address|mailbox)|no such (user|mailbox|"
+        r"recipient|address|account|local user)|(mailbox|address|account|recipient|user)"
+        r"( name)? (is )?(not found|invalid|does ?n.?t exist|does not exist|unavailable)|"
+        r"invalid (recipient|mailbox|address|user)|not (a )?(valid|known) (user|recipient|mailbox)|"
+        r"not listed in|recipient (address )?rejected|unrouteable address|no mailbox here|"
+        r"addressee unknown|mailbox not found|user not found|not our customer|is not a known user|"
+        r"undeliverable address|bad destination mailbox",
+    ),
+    Rule(
+        "hard",
+        "unknown domain",
+        code="5.1.2",
+        text=r"host (or domain name )?not found|unknown host|domain (not found|does not exist)|"
+        r"no (mx|mail exchanger|such domain)|name or service not known|nxdomain|"
+        r"unrouteable (mail )?domain",
+    ),
+    Rule(
+        "hard",
+        "mailbox disabled",
+        code="5.2.1",
+        text=r"account (has been )?(disabled|deactivated|closed|suspended|expired|inactive)|"
+        r"mailbox (disabled|deactivated|closed|inactive)|no longer (active|accepting|valid|in use)|"
+        r"not accepting (mail|messages)",
+    ),
+    Rule(
+        "soft",
+        "receiving system unavailable",
+        code="5.3.2",
+        text=r"could not (initiate|establish) (an )?smtp|connection (refused|dropped|reset)|"
+        r"no route to host|not accepting network messages",
+    ),
+    Rule(
+        "soft",
+        "delivery time expired",
+        code="4.4.7",
+        text=r"expired|timed? ?out|retry time|could not be delivered within",
+    ),
     # 3. What the code's class and subject say when nothing above did.
     Rule("soft", "temporary failure", status=r"4\..*"),
     Rule("soft", "refused by policy", status=r"5\.7\..*"),
@@ -100,8 +132,11 @@ RULES: tuple[Rule, ...] = (
 )
 
 _COMPILED = [
-    (rule, re.compile(rule.status) if rule.status else None,
-     re.compile(rule.text, re.I) if rule.text else None)
+    (
+        rule,
+        re.compile(rule.status) if rule.status else None,
+        re.compile(rule.text, re.I) if rule.text else None,
+    )
     for rule in RULES
 ]
 
@@ -161,7 +196,9 @@ def _verdict(rule: Rule, code: str, temporary: bool) -> Verdict:
 # auto-replied", so this is only asked of messages that carry no delivery or feedback report.
 AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|vacation|abwesenheit|"
-    r"absence|away from (the )?office|on leave|r[ée]ponse automatique|risposta automatica)", re.I)
+    r"absence|away from (the )?office|on leave|r[ée]ponse automatique|risposta automatica)",
+    re.I,
+)
 
 
 def auto_reply_reason(message: Message) -> str | None:

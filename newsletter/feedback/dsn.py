@@ -203,8 +203,11 @@ def _dsn(message: Message) -> Report | None:
             action = header(block, "Action").lower()
             if not action.startswith(("failed", "fail", "error", "delayed")):
                 continue
-            recipient = address_of(header(block, "Original-Recipient")) or address_of(
-                header(block, "Final-Recipient")) or address_of(header(block, "X-Actual-Recipient"))
+            recipient = (
+                address_of(header(block, "Original-Recipient"))
+                or address_of(header(block, "Final-Recipient"))
+                or address_of(header(block, "X-Actual-Recipient"))
+            )
             status = header(block, "Status").split(" ")[0]
             diagnostic = header(block, "Diagnostic-Code")
             if not diagnostic:
@@ -212,13 +215,27 @@ def _dsn(message: Message) -> Report | None:
                 diagnostic = diagnostic_near(text, recipient)
             temporary = action.startswith("delayed")
             verdict = classify(status, diagnostic, temporary=temporary)
-            failures.append(Failure(recipient, verdict.kind, status or verdict.status, verdict.reason,
-                                    _strip_type(diagnostic), temporary))
+            failures.append(
+                Failure(
+                    recipient,
+                    verdict.kind,
+                    status or verdict.status,
+                    verdict.reason,
+                    _strip_type(diagnostic),
+                    temporary,
+                )
+            )
     if not found:
         return None  # a report part with no recipient blocks: let the heuristics read the text
     if not failures:
-        return Report("none", "dsn", (), "delivery report without failures (delivered or relayed)", message,
-                      original_of(message))
+        return Report(
+            "none",
+            "dsn",
+            (),
+            "delivery report without failures (delivered or relayed)",
+            message,
+            original_of(message),
+        )
     return Report("bounce", "dsn", tuple(failures), failures[0].reason, message, original_of(message))
 
 
@@ -229,7 +246,7 @@ def _blocks(text: str) -> list[Message]:
 
 
 def _strip_type(diagnostic: str) -> str:
-    """"smtp; 550 5.1.1 …" → "550 5.1.1 …" (the diagnostic-type prefix says nothing to a person)."""
+    """ "smtp; 550 5.1.1 …" → "550 5.1.1 …" (the diagnostic-type prefix says nothing to a person)."""
     head, sep, rest = diagnostic.partition(";")
     typed = sep and head.strip().lower() in ("smtp", "x-unix", "x-postfix", "x-local")
     return rest.strip() if typed else diagnostic
@@ -256,16 +273,18 @@ def _heuristic(message: Message) -> Report | None:
         recipient = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
         diagnostic = diagnostic_near(text, recipient)
         verdict = classify("", diagnostic, temporary=is_temporary)
-        failures.append(Failure(recipient, verdict.kind, verdict.status, verdict.reason, diagnostic,
-                                is_temporary))
+        failures.append(
+            Failure(recipient, verdict.kind, verdict.status, verdict.reason, diagnostic, is_temporary)
+        )
     if failures:
         return Report("bounce", "flufl", tuple(failures), failures[0].reason, message, original_of(message))
     diagnostic = diagnostic_near(text, "")
     if looks_like_bounce(message, strict=True) or (looks_like_bounce(message) and diagnostic):
         verdict = classify("", diagnostic)
         failure = Failure("", verdict.kind, verdict.status, verdict.reason, diagnostic)
-        return Report("bounce", "rules", (failure,), "bounce that names no recipient", message,
-                      original_of(message))
+        return Report(
+            "bounce", "rules", (failure,), "bounce that names no recipient", message, original_of(message)
+        )
     return None
 
 
@@ -280,8 +299,15 @@ def parse_report(raw: bytes | Message) -> Report:
     complaint = non_arf_complaint(message, original)
     if complaint is not None:
         name, recipient = complaint
-        return Report("complaint", "rules", (Failure(recipient, "complaint", "", name),), name, message,
-                      original or message, "abuse")
+        return Report(
+            "complaint",
+            "rules",
+            (Failure(recipient, "complaint", "", name),),
+            name,
+            message,
+            original or message,
+            "abuse",
+        )
     auto_reply = auto_reply_reason(message)
     # Exim marks its own bounces "Auto-Submitted: auto-replied"; a mail system's failure notice is a bounce.
     if auto_reply is not None and not looks_like_bounce(message):

@@ -78,12 +78,21 @@ class InboxReader:
         edition_id, subscriber_id, how = delivery
         failure = self._failure_for(report, subscriber_id)
         event = FeedbackEvent(
-            kind=_kind(failure), source="arf" if report.kind == "complaint" else "dsn",
+            kind=_kind(failure),
+            source="arf" if report.kind == "complaint" else "dsn",
             dedupe_key=digest_key("mail", fingerprint, str(edition_id), str(subscriber_id)),
-            recipient=failure.recipient, subscriber_id=subscriber_id, edition_id=edition_id,
-            status=failure.status, diagnostic=failure.diagnostic or failure.reason,
-            evidence={**_evidence(message), "matched_by": how, "parsed_by": report.method,
-                      "reason": failure.reason, "feedback_type": report.feedback_type},
+            recipient=failure.recipient,
+            subscriber_id=subscriber_id,
+            edition_id=edition_id,
+            status=failure.status,
+            diagnostic=failure.diagnostic or failure.reason,
+            evidence={
+                **_evidence(message),
+                "matched_by": how,
+                "parsed_by": report.method,
+                "reason": failure.reason,
+                "feedback_type": report.feedback_type,
+            },
         )
         return Reading("event", f"{event.kind} ({failure.reason}) matched by {how}", (event,), report)
 
@@ -126,8 +135,12 @@ class InboxReader:
             row = session.execute(
                 select(Delivery.id, Subscriber.email)
                 .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.edition_id == edition_id, Delivery.subscriber_id == subscriber_id,
-                       Delivery.message_id == message_id)).first()
+                .where(
+                    Delivery.edition_id == edition_id,
+                    Delivery.subscriber_id == subscriber_id,
+                    Delivery.message_id == message_id,
+                )
+            ).first()
         if row is None or row.email.lower() not in named:
             return None
         return edition_id, subscriber_id, "original Message-ID and recipient"
@@ -150,8 +163,11 @@ class InboxReader:
         except InvalidToken:
             return Reading("kept", "unsubscribe request with a token that is not ours or was altered")
         event = FeedbackEvent(
-            kind=FeedbackKind.unsubscribe, source="mailto", dedupe_key=digest_key("mailto", fingerprint),
-            recipient=header(message, "From")[:320], subscriber_id=subscriber_id,
+            kind=FeedbackKind.unsubscribe,
+            source="mailto",
+            dedupe_key=digest_key("mailto", fingerprint),
+            recipient=header(message, "From")[:320],
+            subscriber_id=subscriber_id,
             diagnostic="unsubscribe request by email (List-Unsubscribe mailto)",
             evidence=_evidence(message),
         )
@@ -159,8 +175,11 @@ class InboxReader:
 
 
 def _evidence(message: Message) -> dict[str, str]:
-    return {"message_id": header(message, "Message-ID")[:300], "from": header(message, "From")[:300],
-            "date": header(message, "Date")[:100]}
+    return {
+        "message_id": header(message, "Message-ID")[:300],
+        "from": header(message, "From")[:300],
+        "date": header(message, "Date")[:100],
+    }
 
 
 def _kind(failure: Failure) -> FeedbackKind:

@@ -124,8 +124,9 @@ class ImapSource:
         folder = unquote(parts.path.lstrip("/")) or "INBOX"
         try:
             if parts.scheme == "imaps":
-                self._imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(parts.hostname, parts.port or 993,
-                                                              ssl_context=ssl.create_default_context())
+                self._imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    parts.hostname, parts.port or 993, ssl_context=ssl.create_default_context()
+                )
             else:
                 self._imap = imaplib.IMAP4(parts.hostname, parts.port or 143)
         except OSError as exc:
@@ -177,8 +178,9 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def open_source(settings: Settings, *, mbox: Path | None = None, maildir: Path | None = None,
-                imap: str | None = None) -> Source:
+def open_source(
+    settings: Settings, *, mbox: Path | None = None, maildir: Path | None = None, imap: str | None = None
+) -> Source:
     chosen = [s for s in (mbox, maildir, imap) if s]
     if len(chosen) != 1:
         raise ConfigError("name exactly one mailbox: --mbox PATH, --maildir PATH or --imap URL")

@@ -34,9 +34,11 @@ class FeedbackRecord(Base):
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
     source: Mapped[str] = mapped_column(String(32))
     kind: Mapped[FeedbackKind] = mapped_column(
-        Enum(FeedbackKind, name="feedback_kind", native_enum=False, length=16))
+        Enum(FeedbackKind, name="feedback_kind", native_enum=False, length=16)
+    )
     subscriber_id: Mapped[int | None] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"), index=True)
     recipient: Mapped[str] = mapped_column(String(320), default="")
     status: Mapped[str] = mapped_column(String(16), default="")

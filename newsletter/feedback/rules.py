@@ -16,28 +16,41 @@ from email.utils import getaddresses, parseaddr
 from newsletter.feedback.classify import ENHANCED, find_status
 
 # Who sends bounces, and what they call them (for bounces that name no recipient flufl recognises).
-BOUNCE_SENDERS = re.compile(r"mailer-daemon|postmaster|mail delivery (sub)?system|mail administrator|"
-                            r"mailadmin|mail-?router|mdaemon|^\s*<>\s*$", re.I)
+BOUNCE_SENDERS = re.compile(
+    r"mailer-daemon|postmaster|mail delivery (sub)?system|mail administrator|"
+    r"mailadmin|mail-?router|mdaemon|^\s*<>\s*$",
+    re.I,
+)
 BOUNCE_SUBJECTS = re.compile(
     r"undeliver|delivery (status notification|failure|failed|has failed|problem|report)|returned mail|"
     r"mail delivery failed|failure notice|could not be delivered|non.?delivery|nondeliverable|"
     r"not delivered|mail system error|message (was )?rejected|delivery notification|bounced? mail|"
     r"rejected:|returned to sender|unable to deliver|permanent error|delivery unsuccessful|"
-    r"не доставлено|unzustellbar|non remis|non recapitabile|no entregado|onbestelbaar", re.I)
+    r"не доставлено|unzustellbar|non remis|non recapitabile|no entregado|onbestelbaar",
+    re.I,
+)
 
 # Feedback loops that predate ARF: (name, sender pattern, subject pattern).
 NON_ARF_COMPLAINTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
-    ("Hotmail JMRP complaint", re.compile(r"staff@hotmail\.com", re.I),
-     re.compile(r"complaint about message", re.I)),
-    ("AOL scomp complaint", re.compile(r"scomp@aol\.net", re.I),
-     re.compile(r"(client|email) (tos )?(notification|report)", re.I)),
+    (
+        "Hotmail JMRP complaint",
+        re.compile(r"staff@hotmail\.com", re.I),
+        re.compile(r"complaint about message", re.I),
+    ),
+    (
+        "AOL scomp complaint",
+        re.compile(r"scomp@aol\.net", re.I),
+        re.compile(r"(client|email) (tos )?(notification|report)", re.I),
+    ),
 )
 
 # Lines of a notification that carry the reason: the receiving server's reply and its paraphrases.
 REASON_LINE = re.compile(
     r"(?<!\d)[45]\d\d[\s\-]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}|unknown|no such|not found|does not exist|"
     r"full|quota|rejected|refused|denied|invalid|disabled|blocked|expired|timed out|unavailable|unrouteable|"
-    r"connection|could not|unable|failed|failure", re.I)
+    r"connection|could not|unable|failed|failure",
+    re.I,
+)
 
 
 def subject_of(message: Message) -> str:
@@ -61,9 +74,12 @@ def looks_like_bounce(message: Message, *, strict: bool = False) -> bool:
 def worth_heuristics(message: Message) -> bool:
     """Cheap test before flufl.bounce, which costs ~200 ms on an ordinary 140 KB message (DESIGN.md): a
     mail system's sender or subject, an empty envelope sender, a report, or a reason in the subject."""
-    return (looks_like_bounce(message) or message.get_content_type() == "multipart/report"
-            or bool(BOUNCE_SENDERS.search(str(message.get("Return-Path", ""))))
-            or bool(REASON_LINE.search(subject_of(message))))
+    return (
+        looks_like_bounce(message)
+        or message.get_content_type() == "multipart/report"
+        or bool(BOUNCE_SENDERS.search(str(message.get("Return-Path", ""))))
+        or bool(REASON_LINE.search(subject_of(message)))
+    )
 
 
 def non_arf_complaint(message: Message, original: Message | None) -> tuple[str, str] | None:
@@ -76,7 +92,7 @@ def non_arf_complaint(message: Message, original: Message | None) -> tuple[str, 
     subject = subject_of(message)
     for name, sender_re, subject_re in NON_ARF_COMPLAINTS:
         if sender_re.search(sender) and subject_re.search(subject):
-            recipient = parseaddr(str(original.get("To", ""))) [1] if original is not None else ""
+            recipient = parseaddr(str(original.get("To", "")))[1] if original is not None else ""
             return name, recipient if "@" in recipient else ""
     return None
 
@@ -84,8 +100,11 @@ def non_arf_complaint(message: Message, original: Message | None) -> tuple[str, 
 def header_recipients(message: Message) -> list[str]:
     """Recipients named in the bounce's own header: Exim's ``X-Failed-Recipients``, and the DSN fields
     some gateways put at the top level instead of in a delivery-status part."""
-    values = [str(v) for name in ("X-Failed-Recipients", "Original-Recipient", "Final-Recipient")
-              for v in message.get_all(name) or []]
+    values = [
+        str(v)
+        for name in ("X-Failed-Recipients", "Original-Recipient", "Final-Recipient")
+        for v in message.get_all(name) or []
+    ]
     values = [v.split(";", 1)[1] if ";" in v else v for v in values]
     found = [a for _, a in getaddresses(values) if "@" in a and " " not in a]
     return list(dict.fromkeys(a for a in found))[:50]
@@ -99,7 +118,7 @@ def diagnostic_near(text: str, recipient: str, limit: int = 500) -> str:
         needle = recipient.lower()
         for index, line in enumerate(lines):
             if needle in line.lower():
-                window = " ".join(filter(None, lines[index:index + 4]))
+                window = " ".join(filter(None, lines[index : index + 4]))
                 if find_status(window) or REASON_LINE.search(window.replace(recipient, "")):
                     return window[:limit]
     for line in lines:

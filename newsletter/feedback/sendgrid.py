@@ -66,8 +66,9 @@ class WebhookVerifier:
             raise ConfigError(f"NEWSLETTER_SENDGRID_WEBHOOK_KEY is not a valid public key: {exc}") from None
         self.max_age = max_age_seconds
 
-    def verify(self, body: bytes, signature: str | None, timestamp: str | None, *,
-               now: float | None = None) -> None:
+    def verify(
+        self, body: bytes, signature: str | None, timestamp: str | None, *, now: float | None = None
+    ) -> None:
         """Return quietly for a genuine, fresh post; BadSignature otherwise."""
         if not signature or not timestamp:
             raise BadSignature("the post is not signed (missing signature or timestamp header)")
@@ -168,15 +169,32 @@ def to_feedback(items: list[dict[str, Any]], links: Links, resolve: Resolver) ->
         if subscriber_id is None:
             subscriber_id = resolve(email)
         event_id = item.get("sg_event_id")
-        key = (f"sendgrid:{event_id}" if isinstance(event_id, str) and 0 < len(event_id) <= 140
-               else digest_key("sendgrid", json.dumps(item, sort_keys=True, default=str)))
+        key = (
+            f"sendgrid:{event_id}"
+            if isinstance(event_id, str) and 0 < len(event_id) <= 140
+            else digest_key("sendgrid", json.dumps(item, sort_keys=True, default=str))
+        )
         occurred = None
         stamp = item.get("timestamp")
         if isinstance(stamp, int) and not isinstance(stamp, bool) and 0 < stamp < 10**11:
             occurred = dt.datetime.fromtimestamp(stamp, dt.UTC)
-        evidence = {"sendgrid_event": item["event"], "sg_event_id": str(event_id or ""),
-                    "sg_message_id": str(item.get("sg_message_id", ""))[:200]}
-        events.append(FeedbackEvent(kind=kind, source="sendgrid", dedupe_key=key, recipient=email,
-                                    subscriber_id=subscriber_id, edition_id=edition_id, status=status,
-                                    diagnostic=reason, occurred_at=occurred, evidence=evidence))
+        evidence = {
+            "sendgrid_event": item["event"],
+            "sg_event_id": str(event_id or ""),
+            "sg_message_id": str(item.get("sg_message_id", ""))[:200],
+        }
+        events.append(
+            FeedbackEvent(
+                kind=kind,
+                source="sendgrid",
+                dedupe_key=key,
+                recipient=email,
+                subscriber_id=subscriber_id,
+                edition_id=edition_id,
+                status=status,
+                diagnostic=reason,
+                occurred_at=occurred,
+                evidence=evidence,
+            )
+        )
     return events

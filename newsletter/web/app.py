@@ -76,18 +76,29 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     csrf = CsrfTokens(settings.require_secret())
     address_limiter = SlidingWindowLimiter(settings.signup_limit_per_address, settings.rate_limit_window)
     flow = SignupFlow(
-        settings=settings, store=db.store, links=links, mail=TransactionalMail(settings, renderer, links),
+        settings=settings,
+        store=db.store,
+        links=links,
+        mail=TransactionalMail(settings, renderer, links),
         # Looked up at each send, so a replaced app.state.transport_factory takes effect.
-        transport_factory=lambda: app.state.transport_factory(), address_limiter=address_limiter,
+        transport_factory=lambda: app.state.transport_factory(),
+        address_limiter=address_limiter,
     )
     pages = Pages(settings, csrf)
     app.state.web = WebContext(
-        settings=settings, flow=flow, pages=pages, csrf=csrf, address_limiter=address_limiter,
+        settings=settings,
+        flow=flow,
+        pages=pages,
+        csrf=csrf,
+        address_limiter=address_limiter,
         ip_limiter=SlidingWindowLimiter(settings.signup_limit_per_ip, settings.rate_limit_window),
     )
 
-    app.add_middleware(SecurityHeaders, embed_ancestors=settings.embed_frame_ancestors,
-                       https=settings.base_url.startswith("https://"))
+    app.add_middleware(
+        SecurityHeaders,
+        embed_ancestors=settings.embed_frame_ancestors,
+        https=settings.base_url.startswith("https://"),
+    )
     app.mount("/static", StaticFiles(directory=static_dir(settings)), name="static")
     app.include_router(forms.router)
     app.include_router(tokens.router)
@@ -114,8 +125,11 @@ def _error_pages(app: FastAPI, pages: Pages) -> None:
 
     async def busy(request: Request, exc: Exception) -> HTMLResponse:
         log.warning("store refused a request: %s", exc)
-        return pages.message(503, "We could not save this just now. Please try again in a moment.",
-                             headers={"Retry-After": "5"})
+        return pages.message(
+            503,
+            "We could not save this just now. Please try again in a moment.",
+            headers={"Retry-After": "5"},
+        )
 
     async def server_error(request: Request, exc: Exception) -> HTMLResponse:
         log.error("error while serving %s %s: %s", request.method, request.url.path, exc, exc_info=exc)

@@ -36,5 +36,6 @@ def client_host(request: Request) -> str | None:
 
 def consent_from(request: Request, source: str, **detail: str) -> Consent:
     """The evidence a request carries: when (the event's time), from where (IP), with what (user agent)."""
-    return Consent(source=source, ip=client_host(request), user_agent=request.headers.get("user-agent"),
-                   detail=detail)
+    return Consent(
+        source=source, ip=client_host(request), user_agent=request.headers.get("user-agent"), detail=detail
+    )

@@ -52,27 +52,51 @@ def embed_snippet(request: Request) -> HTMLResponse:
     context = web(request)
     base = context.settings.base_url.rstrip("/")
     title = html.escape(f"Subscribe to {context.pages.common['newsletter']}", quote=True)
-    snippet = (f'<iframe src="{html.escape(base, quote=True)}/embed" title="{title}" width="100%" '
-               'height="380" style="border:0;max-width:480px" loading="lazy"></iframe>')
+    snippet = (
+        f'<iframe src="{html.escape(base, quote=True)}/embed" title="{title}" width="100%" '
+        'height="380" style="border:0;max-width:480px" loading="lazy"></iframe>'
+    )
     return context.pages.render("snippet", snippet=snippet)
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-def subscribe(request: Request, background: BackgroundTasks, email: FormField = "", name: FormField = "",
-              csrf: FormField = "", website: FormField = "") -> HTMLResponse:
+def subscribe(
+    request: Request,
+    background: BackgroundTasks,
+    email: FormField = "",
+    name: FormField = "",
+    csrf: FormField = "",
+    website: FormField = "",
+) -> HTMLResponse:
     return _signup(request, background, embed=False, email=email, name=name, csrf=csrf, website=website)
 
 
 @router.post("/embed", response_class=HTMLResponse)
-def subscribe_embedded(request: Request, background: BackgroundTasks, email: FormField = "",
-                       name: FormField = "", csrf: FormField = "", website: FormField = "",
-                       site: FormField = "") -> HTMLResponse:
-    return _signup(request, background, embed=True, email=email, name=name, csrf=csrf, website=website,
-                   site=_site(site))
+def subscribe_embedded(
+    request: Request,
+    background: BackgroundTasks,
+    email: FormField = "",
+    name: FormField = "",
+    csrf: FormField = "",
+    website: FormField = "",
+    site: FormField = "",
+) -> HTMLResponse:
+    return _signup(
+        request, background, embed=True, email=email, name=name, csrf=csrf, website=website, site=_site(site)
+    )
 
 
-def _signup(request: Request, background: BackgroundTasks, *, embed: bool, email: str, name: str, csrf: str,
-            website: str, site: str = "") -> HTMLResponse:
+def _signup(
+    request: Request,
+    background: BackgroundTasks,
+    *,
+    embed: bool,
+    email: str,
+    name: str,
+    csrf: str,
+    website: str,
+    site: str = "",
+) -> HTMLResponse:
     context = web(request)
     pages = context.pages
     refill = {"email": email[:MAX_EMAIL_INPUT], "name": name[:200], "site": site}
@@ -80,17 +104,26 @@ def _signup(request: Request, background: BackgroundTasks, *, embed: bool, email
         return pages.message(403, "This form can only be sent from our own pages.", embed=embed)
     checked = context.csrf.check(csrf)
     if checked is CsrfResult.invalid:
-        return pages.form(embed=embed, status=403, **refill,
-                          notice="This form could not be accepted. Please send it again.")
+        return pages.form(
+            embed=embed, status=403, **refill, notice="This form could not be accepted. Please send it again."
+        )
     if checked is CsrfResult.expired:
-        return pages.form(embed=embed, status=400, **refill,
-                          notice="This form had been open for a long time. Please send it again.")
+        return pages.form(
+            embed=embed,
+            status=400,
+            **refill,
+            notice="This form had been open for a long time. Please send it again.",
+        )
     wait = context.ip_limiter.hit(client_key(client_host(request)))
     if wait:
         minutes = max(1, math.ceil(wait / 60))
         return pages.message(
-            429, f"Too many signups from your network. Please try again in {minutes} minute"
-                 f"{'s' if minutes > 1 else ''}.", embed=embed, headers={"Retry-After": str(math.ceil(wait))})
+            429,
+            f"Too many signups from your network. Please try again in {minutes} minute"
+            f"{'s' if minutes > 1 else ''}.",
+            embed=embed,
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     if website:
         log.info("honeypot field filled; signup ignored")
         return pages.render("check_inbox", embed=embed)

@@ -59,21 +59,51 @@ class Pages:
             "embed": False,
         }
 
-    def render(self, template: str, *, status: int = 200, headers: Mapping[str, str] | None = None,
-               **context: Any) -> HTMLResponse:
+    def render(
+        self, template: str, *, status: int = 200, headers: Mapping[str, str] | None = None, **context: Any
+    ) -> HTMLResponse:
         page = self.env.get_template(f"web/{template}.html.j2").render({**self.common, **context})
         return HTMLResponse(page, status_code=status, headers=dict(headers or {}))
 
-    def form(self, *, embed: bool, status: int = 200, email: str = "", name: str = "",
-             error: str = "", notice: str = "", site: str = "") -> HTMLResponse:
+    def form(
+        self,
+        *,
+        embed: bool,
+        status: int = 200,
+        email: str = "",
+        name: str = "",
+        error: str = "",
+        notice: str = "",
+        site: str = "",
+    ) -> HTMLResponse:
         """The signup form (full page or the compact embeddable one), refilled after a refusal."""
         return self.render(
-            "embed" if embed else "signup", status=status, embed=embed, csrf_token=self.csrf.issue(),
-            email=email, name=name, error=error, notice=notice, site=site,
+            "embed" if embed else "signup",
+            status=status,
+            embed=embed,
+            csrf_token=self.csrf.issue(),
+            email=email,
+            name=name,
+            error=error,
+            notice=notice,
+            site=site,
             action="/embed" if embed else "/subscribe",
         )
 
-    def message(self, status: int, text: str, *, title: str | None = None, embed: bool = False,
-                headers: Mapping[str, str] | None = None) -> HTMLResponse:
-        return self.render("message", status=status, headers=headers, embed=embed,
-                           title=title or TITLES.get(status, "Error"), text=text)
+    def message(
+        self,
+        status: int,
+        text: str,
+        *,
+        title: str | None = None,
+        embed: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        return self.render(
+            "message",
+            status=status,
+            headers=headers,
+            embed=embed,
+            title=title or TITLES.get(status, "Error"),
+            text=text,
+        )

@@ -24,8 +24,14 @@ DEFAULT_MAX_KEYS = 100_000
 class SlidingWindowLimiter:
     """At most ``limit`` hits per ``window`` seconds for each key; ``limit <= 0`` switches it off."""
 
-    def __init__(self, limit: int, window: float, *, max_keys: int = DEFAULT_MAX_KEYS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
         self.window = float(window)
         self._max_keys = max_keys
@@ -56,7 +62,7 @@ class SlidingWindowLimiter:
         for key in expired:
             del self._hits[key]
         excess = len(self._hits) - self._max_keys + 1
-        for key in list(self._hits)[:max(excess, 0)]:
+        for key in list(self._hits)[: max(excess, 0)]:
             del self._hits[key]
 
     def reset(self) -> None:

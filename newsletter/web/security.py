@@ -101,8 +101,10 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, embed_ancestors: str = "'none'", https: bool = False) -> None:
         self.app = app
         self._https = https  # the public URL is https: tell browsers never to use plain http here
-        base = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                "base-uri 'none'; frame-src 'self'")
+        base = (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+            "base-uri 'none'; frame-src 'self'"
+        )
         self._csp = f"{base}; frame-ancestors 'none'"
         self._embed_csp = f"{base}; frame-ancestors {frame_ancestors(embed_ancestors)}"
 

@@ -25,8 +25,10 @@ from subscribers.errors import InvalidToken, TokenExpired
 
 router = APIRouter()
 
-INVALID_LINK = ("This link is not valid. It may have been cut short or changed; "
-                "please open it again from the email, or copy the whole address.")
+INVALID_LINK = (
+    "This link is not valid. It may have been cut short or changed; "
+    "please open it again from the email, or copy the whole address."
+)
 ONE_CLICK = "One-Click"
 
 
@@ -49,16 +51,22 @@ def confirm(request: Request, token: str, background: BackgroundTasks) -> HTMLRe
         return context.pages.message(400, INVALID_LINK, title="This link is not valid")
     if result.outcome is ConfirmOutcome.refused:
         return context.pages.message(
-            409, "This confirmation link can no longer be used. To receive the newsletter, please sign up "
-                 "again.", title="This link has been used up")
+            409,
+            "This confirmation link can no longer be used. To receive the newsletter, please sign up again.",
+            title="This link has been used up",
+        )
     if result.mail is not None:
         background.add_task(context.flow.deliver, result.mail)
     return context.pages.render("confirmed")
 
 
 @router.post("/confirm/resend", response_class=HTMLResponse)
-def resend(request: Request, background: BackgroundTasks, token: Annotated[str, Form()] = "",
-           csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+def resend(
+    request: Request,
+    background: BackgroundTasks,
+    token: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> HTMLResponse:
     context = web(request)
     if cross_origin(request, [context.settings.base_url]):
         return context.pages.message(403, "This form can only be sent from our own pages.")
@@ -66,8 +74,11 @@ def resend(request: Request, background: BackgroundTasks, token: Annotated[str, 
         return context.pages.message(403, "This form had expired. Please open the link from the email again.")
     wait = context.ip_limiter.hit(client_key(client_host(request)))
     if wait:
-        return context.pages.message(429, "Too many attempts from your network. Please try again later.",
-                                     headers={"Retry-After": str(math.ceil(wait))})
+        return context.pages.message(
+            429,
+            "Too many attempts from your network. Please try again later.",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     try:
         mail = context.flow.resend(token)
     except InvalidToken:
@@ -84,19 +95,24 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
         subscriber_id = context.flow.unsubscriber(token)
     except InvalidToken:
         return context.pages.message(400, INVALID_LINK, title="This link is not valid")
-    return context.pages.render("unsubscribe", token=token,
-                                address=mask(context.flow.address_for(subscriber_id)))
+    return context.pages.render(
+        "unsubscribe", token=token, address=mask(context.flow.address_for(subscriber_id))
+    )
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str,
-                list_unsubscribe: Annotated[str, Form(alias="List-Unsubscribe")] = "",
-                via: Annotated[str, Form()] = "") -> HTMLResponse:
+def unsubscribe(
+    request: Request,
+    token: str,
+    list_unsubscribe: Annotated[str, Form(alias="List-Unsubscribe")] = "",
+    via: Annotated[str, Form()] = "",
+) -> HTMLResponse:
     context = web(request)
     if list_unsubscribe.strip() != ONE_CLICK:
         return context.pages.message(
-            400, "This request does not ask to unsubscribe. "
-                 "Open the link from the email and press the button.")
+            400,
+            "This request does not ask to unsubscribe. Open the link from the email and press the button.",
+        )
     source = "web:unsubscribe page" if via == "page" else "list-unsubscribe one-click"
     try:
         context.flow.unsubscribe(token, consent_from(request, source))

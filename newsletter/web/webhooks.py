@@ -73,8 +73,13 @@ def _apply(settings: Settings, database: Database, items: list[dict[str, Any]]) 
 
     events = to_feedback(items, Links(settings), resolve)
     decisions = FeedbackPolicy(database.sessions, settings).apply_all(events)
-    counts = {"received": len(items), "ignored": len(items) - len(events),
-              "applied": 0, "duplicate": 0, "unmatched": 0}
+    counts = {
+        "received": len(items),
+        "ignored": len(items) - len(events),
+        "applied": 0,
+        "duplicate": 0,
+        "unmatched": 0,
+    }
     for decision in decisions:
         counts[decision.outcome] = counts.get(decision.outcome, 0) + 1
     return counts
