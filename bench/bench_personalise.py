@@ -22,9 +22,11 @@ from newsletter.deliveries import Edition  # noqa: E402
 from newsletter.digest import load_digest  # noqa: E402
 from newsletter.edition import content_hash, message_template  # noqa: E402
 from newsletter.links import Links  # noqa: E402
-from newsletter.message import OutboundMessage, list_unsubscribe, message_id  # noqa: E402
+from newsletter.message import OutboundMessage, list_unsubscribe  # noqa: E402
 from newsletter.preview import fill_sample  # noqa: E402
 from newsletter.render import Renderer  # noqa: E402
+from newsletter.sending import outbound_message  # noqa: E402
+from subscribers.store import Recipient  # noqa: E402
 
 SETTINGS = Settings(
     secret_key="bench-secret-0123456789abcdef",
@@ -36,18 +38,8 @@ SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 def outbound(links: Links, subscriber_id: int) -> OutboundMessage:
-    token = links.unsubscribe_token(subscriber_id)
-    verp = links.verp_address(1, subscriber_id)
-    return OutboundMessage(
-        subscriber_id=subscriber_id,
-        email=f"reader{subscriber_id}@example.org",
-        name=f"Reader {subscriber_id}",
-        message_id=message_id("2011-07-11-weekly-highlights", 1, subscriber_id, "example.org"),
-        envelope_from=verp,
-        unsubscribe_url=links.unsubscribe_url(token),
-        unsubscribe_mailto=links.unsubscribe_mailto(token),
-        ref=verp.split("+")[1].split("@")[0],
-    )
+    recipient = Recipient(subscriber_id, f"reader{subscriber_id}@example.org", f"Reader {subscriber_id}")
+    return outbound_message(links, "example.org", "2011-07-11-weekly-highlights", 1, recipient)
 
 
 def main() -> None:

@@ -54,10 +54,16 @@ class Links:
         message = f"verp\x1f{edition_id}\x1f{subscriber_id}".encode()
         return self._verp_mac.digest(message).hex()[:10]
 
+    def delivery_ref(self, edition_id: int, subscriber_id: int) -> str:
+        """``e<edition>-s<subscriber>-<sig>``: names one delivery, signed so nobody can forge another's."""
+        return f"e{edition_id}-s{subscriber_id}-{self._verp_signature(edition_id, subscriber_id)}"
+
     def verp_address(self, edition_id: int, subscriber_id: int) -> str:
         """Envelope sender naming the delivery, signed so a forged bounce cannot suppress a stranger."""
-        signature = self._verp_signature(edition_id, subscriber_id)
-        return f"{self._bounce_local}+e{edition_id}-s{subscriber_id}-{signature}@{self._bounce_domain}"
+        return self.verp_for_ref(self.delivery_ref(edition_id, subscriber_id))
+
+    def verp_for_ref(self, ref: str) -> str:
+        return f"{self._bounce_local}+{ref}@{self._bounce_domain}"
 
     def parse_verp(self, address: str) -> tuple[int, int] | None:
         """(edition id, subscriber id) from a VERP address we signed, or None."""

@@ -72,6 +72,24 @@ class SendSummary:
         return {**dataclasses.asdict(self), "rate": round(self.rate, 1), "seconds": round(self.seconds, 3)}
 
 
+def outbound_message(
+    links: Links, domain: str, edition_key: str, edition_id: int, recipient: Recipient
+) -> OutboundMessage:
+    """Everything one recipient's copy of an edition needs: tokens, VERP sender, deterministic Message-ID."""
+    token = links.unsubscribe_token(recipient.id)
+    ref = links.delivery_ref(edition_id, recipient.id)
+    return OutboundMessage(
+        subscriber_id=recipient.id,
+        email=recipient.email,
+        name=recipient.name,
+        message_id=message_id(edition_key, edition_id, recipient.id, domain),
+        envelope_from=links.verp_for_ref(ref),
+        unsubscribe_url=links.unsubscribe_url(token),
+        unsubscribe_mailto=links.unsubscribe_mailto(token),
+        ref=ref,
+    )
+
+
 class Sender:
     """One send of one edition through one transport. Settings, store and transport come from outside."""
 
@@ -107,18 +125,7 @@ class Sender:
         self._checked = 0.0
 
     def outbound(self, edition_key: str, edition_id: int, recipient: Recipient) -> OutboundMessage:
-        token = self._links.unsubscribe_token(recipient.id)
-        verp = self._links.verp_address(edition_id, recipient.id)
-        return OutboundMessage(
-            subscriber_id=recipient.id,
-            email=recipient.email,
-            name=recipient.name,
-            message_id=message_id(edition_key, edition_id, recipient.id, self._domain),
-            envelope_from=verp,
-            unsubscribe_url=self._links.unsubscribe_url(token),
-            unsubscribe_mailto=self._links.unsubscribe_mailto(token),
-            ref=verp.partition("+")[2].partition("@")[0],
-        )
+        return outbound_message(self._links, self._domain, edition_key, edition_id, recipient)
 
     # -- the send -------------------------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def test_events_are_applied_through_custom_args_ref_and_address(
         "bye@example.com",
         "soft@example.com",
     )
-    ref = Links(settings).verp_address(0, ids["ref@example.com"]).partition("+")[2].partition("@")[0]
+    ref = Links(settings).delivery_ref(0, ids["ref@example.com"])
     events = [
         {
             "email": "hard@example.com",
@@ -206,16 +206,16 @@ def test_the_transports_custom_args_find_the_delivery(
     ids = subscribe(database, "nl@example.com")
     edition_id, _ = send_outbox(database, settings, load_digest(SAMPLE_DIGEST))
     links = Links(settings)
-    verp = links.verp_address(edition_id, ids["nl@example.com"])
+    ref = links.delivery_ref(edition_id, ids["nl@example.com"])
     message = OutboundMessage(
         subscriber_id=ids["nl@example.com"],
         email="nl@example.com",
         name="",
         message_id="<x@example.org>",
-        envelope_from=verp,
+        envelope_from=links.verp_for_ref(ref),
         unsubscribe_url="u",
         unsubscribe_mailto="m",
-        ref=verp.partition("+")[2].partition("@")[0],
+        ref=ref,
     )
     event = {
         "email": "nl@example.com",

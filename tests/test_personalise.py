@@ -14,9 +14,11 @@ from newsletter.deliveries import Edition
 from newsletter.digest import Digest
 from newsletter.edition import content_hash, message_template
 from newsletter.links import Links
-from newsletter.message import OutboundMessage, message_id
+from newsletter.message import OutboundMessage
 from newsletter.personalise import MessageTemplate, compile_body
 from newsletter.render import Renderer, slot_marker
+from newsletter.sending import outbound_message
+from subscribers.store import Recipient
 from tests.conftest import TEST_SECRET
 
 SETTINGS = Settings(
@@ -47,19 +49,8 @@ def template(sample_digest: Digest) -> MessageTemplate:
 def outbound(
     subscriber_id: int = 17, name: str = "Ann Lee", address: str = "ann@example.org"
 ) -> OutboundMessage:
-    links = Links(SETTINGS)
-    token = links.unsubscribe_token(subscriber_id)
-    verp = links.verp_address(3, subscriber_id)
-    return OutboundMessage(
-        subscriber_id=subscriber_id,
-        email=address,
-        name=name,
-        message_id=message_id("2011-07-11-weekly-highlights", 3, subscriber_id, "example.org"),
-        envelope_from=verp,
-        unsubscribe_url=links.unsubscribe_url(token),
-        unsubscribe_mailto=links.unsubscribe_mailto(token),
-        ref=verp.split("+")[1].split("@")[0],
-    )
+    recipient = Recipient(subscriber_id, address, name)
+    return outbound_message(Links(SETTINGS), "example.org", "2011-07-11-weekly-highlights", 3, recipient)
 
 
 def parse(raw: bytes) -> EmailMessage:
