@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.config import Settings  # noqa: E402
-from newsletter.deliveries import Edition  # noqa: E402
 from newsletter.digest import load_digest  # noqa: E402
 from newsletter.edition import content_hash, message_template  # noqa: E402
+from newsletter.editions import Edition  # noqa: E402
 from newsletter.links import Links  # noqa: E402
 from newsletter.message import OutboundMessage, list_unsubscribe  # noqa: E402
 from newsletter.preview import fill_sample  # noqa: E402

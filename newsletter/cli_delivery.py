@@ -20,8 +20,9 @@ from rich.console import Console
 
 from newsletter.config import Settings
 from newsletter.database import open_database
-from newsletter.deliveries import Edition, EditionStatus, Ledger
+from newsletter.deliveries import Ledger
 from newsletter.edition import PreparedEdition, message_template
+from newsletter.editions import Edition, EditionStatus
 from newsletter.errors import SendRefused
 from newsletter.links import Links
 from subscribers.models import utcnow

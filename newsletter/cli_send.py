@@ -22,9 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
-from newsletter.deliveries import EditionStatus
 from newsletter.digest import load_digest
 from newsletter.edition import PreparedEdition, edition_key, prepare_edition
+from newsletter.editions import EditionStatus
 from newsletter.errors import SendRefused, TransportError
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.links import Links

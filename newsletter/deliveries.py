@@ -1,4 +1,4 @@
-"""The edition archive and the delivery ledger: who got what, when, with which result.
+"""The delivery ledger: who got what, when, with which result (the editions live in ``editions``).
 
 One ``deliveries`` row per edition x subscriber (unique), written before the transport call (status
 ``sending``) and after it (the result). That row is the truth a resumed send reads: final rows
@@ -41,17 +41,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import TextClause
 
+from newsletter.editions import EditionArchive
 from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus
-
-
-class EditionStatus(enum.StrEnum):
-    draft = "draft"
-    sending = "sending"
-    paused = "paused"
-    cancelled = "cancelled"
-    sent = "sent"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -67,27 +60,6 @@ class DeliveryStatus(enum.StrEnum):
 
 
 FINAL_STATUSES = tuple(s for s in DeliveryStatus if s.is_final)
-
-
-class Edition(Base):
-    __tablename__ = "editions"
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(120), unique=True)
-    subject: Mapped[str] = mapped_column(String(400))
-    html: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
-    digest_json: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[EditionStatus] = mapped_column(
-        Enum(EditionStatus, name="edition_status", native_enum=False, length=16), default=EditionStatus.draft
-    )
-    transport: Mapped[str] = mapped_column(String(32), default="")
-    scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Delivery(Base):
@@ -161,54 +133,19 @@ class LedgerResult:
     next_attempt_at: dt.datetime | None = None
 
 
-class Ledger:
+class Ledger(EditionArchive):
     """Reads and writes of the two tables, in the shapes the send loop needs."""
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self._sessions = session_factory
+        super().__init__(session_factory)
         self._engine: Engine = session_factory.kw["bind"]
         self._dialect = self._engine.dialect.name
         self._statements: tuple[Any, Any] | None = None
-
-    def find_edition(self, key: str) -> Edition | None:
-        with self._sessions() as session:
-            return session.scalar(select(Edition).where(Edition.key == key))
-
-    def get_edition(self, edition_id: int) -> Edition | None:
-        with self._sessions() as session:
-            return session.get(Edition, edition_id)
-
-    def save_edition(
-        self, *, key: str, subject: str, html: str, text: str, digest_json: str, content_hash: str
-    ) -> Edition:
-        """Store a newly rendered edition, or refresh a stored one that nobody has been sent yet."""
-        with self._sessions.begin() as session:
-            edition = session.scalar(select(Edition).where(Edition.key == key))
-            if edition is None:
-                edition = Edition(key=key)
-                session.add(edition)
-            edition.subject, edition.html, edition.text = subject, html, text
-            edition.digest_json, edition.content_hash = digest_json, content_hash
-            session.flush()
-            return edition
 
     def has_deliveries(self, edition_id: int) -> bool:
         with self._sessions() as session:
             query = select(Delivery.id).where(Delivery.edition_id == edition_id).limit(1)
             return session.scalar(query) is not None
-
-    def set_edition_status(
-        self, edition_id: int, status: EditionStatus, transport: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {"status": status}
-        if transport is not None:
-            values["transport"] = transport
-        if status is EditionStatus.sending:
-            values["started_at"] = func.coalesce(Edition.started_at, utcnow())
-        if status is EditionStatus.sent:
-            values["finished_at"] = utcnow()
-        with self._sessions.begin() as session:
-            session.execute(update(Edition).where(Edition.id == edition_id).values(**values))
 
     def final_subscribers(self, edition_id: int, subscriber_ids: Sequence[int]) -> set[int]:
         """Of these subscribers, those whose delivery of this edition is settled (never send again)."""
@@ -469,59 +406,6 @@ class Ledger:
             return None
         return aware(row.next_attempt_at) if row.next_attempt_at is not None else utcnow()
 
-    def edition_status(self, edition_id: int) -> EditionStatus | None:
-        with self._sessions() as session:
-            status = session.scalar(select(Edition.status).where(Edition.id == edition_id))
-        return EditionStatus(status) if status is not None else None
-
-    def transition_edition(
-        self,
-        edition_id: int,
-        allowed: Iterable[EditionStatus],
-        to: EditionStatus,
-        transport: str | None = None,
-    ) -> bool:
-        """Atomically move an edition from one of ``allowed`` to ``to``; False when it was elsewhere.
-
-        This is how two cron runs (or a cron run and an editor) never both start the same send.
-        """
-        values: dict[str, Any] = {"status": to}
-        if transport is not None:
-            values["transport"] = transport
-        if to is EditionStatus.sending:
-            values["started_at"] = func.coalesce(Edition.started_at, utcnow())
-        if to is EditionStatus.sent:
-            values["finished_at"] = utcnow()
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(Edition)
-                .where(Edition.id == edition_id, Edition.status.in_(list(allowed)))
-                .values(**values)
-            )
-            return bool(getattr(result, "rowcount", 0))
-
-    def schedule(self, edition_id: int, at: dt.datetime, transport: str) -> None:
-        with self._sessions.begin() as session:
-            session.execute(
-                update(Edition)
-                .where(Edition.id == edition_id)
-                .values(scheduled_at=at.astimezone(dt.UTC), transport=transport)
-            )
-
-    def due_editions(self, now: dt.datetime) -> list[Edition]:
-        """Scheduled drafts whose time has come, earliest first."""
-        query = (
-            select(Edition)
-            .where(
-                Edition.status == EditionStatus.draft,
-                Edition.scheduled_at.is_not(None),
-                Edition.scheduled_at <= now,
-            )
-            .order_by(Edition.scheduled_at)
-        )
-        with self._sessions() as session:
-            return list(session.scalars(query))
-
     def counts(self, edition_id: int) -> dict[str, int]:
         totals = {status.value: 0 for status in DeliveryStatus}
         with self._sessions() as session:
@@ -533,7 +417,3 @@ class Ledger:
             for status, count in rows:
                 totals[DeliveryStatus(status).value] = count
         return totals
-
-    def editions(self) -> list[Edition]:
-        with self._sessions() as session:
-            return list(session.scalars(select(Edition).order_by(Edition.id.desc())))

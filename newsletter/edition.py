@@ -14,8 +14,9 @@ import hashlib
 import re
 
 from newsletter.config import Settings
-from newsletter.deliveries import Edition, Ledger
+from newsletter.deliveries import Ledger
 from newsletter.digest import Digest
+from newsletter.editions import Edition
 from newsletter.errors import SendRefused
 from newsletter.message import encode_text, format_address, single_line
 from newsletter.personalise import MessageTemplate

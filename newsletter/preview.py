@@ -11,9 +11,9 @@ from email import message_from_bytes
 from pathlib import Path
 
 from newsletter.config import Settings
-from newsletter.deliveries import Edition
 from newsletter.digest import load_digest
 from newsletter.edition import content_hash, edition_key, message_template
+from newsletter.editions import Edition
 from newsletter.message import OutboundMessage, message_id
 from newsletter.render import PER_RECIPIENT_SLOTS, Renderer, slot_marker
 

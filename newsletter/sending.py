@@ -28,8 +28,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from newsletter.config import Settings
-from newsletter.deliveries import DeliveryStatus, EditionStatus, Ledger, LedgerResult
+from newsletter.deliveries import DeliveryStatus, Ledger, LedgerResult
 from newsletter.edition import PreparedEdition
+from newsletter.editions import EditionStatus
 from newsletter.errors import SendRefused, TemporaryFailure, TransportError
 from newsletter.flow import Backoff, ErrorThreshold, TokenBucket
 from newsletter.links import Links

@@ -23,8 +23,9 @@ from sqlalchemy import func, select
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import Delivery, DeliveryStatus, EditionStatus
+from newsletter.deliveries import Delivery, DeliveryStatus
 from newsletter.digest import Digest, Lead
+from newsletter.editions import EditionStatus
 from subscribers import Consent, Status
 from tests.smtp_server import Sink
 

@@ -10,9 +10,9 @@ from email.message import EmailMessage
 import pytest
 
 from newsletter.config import Settings
-from newsletter.deliveries import Edition
 from newsletter.digest import Digest
 from newsletter.edition import content_hash, message_template
+from newsletter.editions import Edition
 from newsletter.links import Links
 from newsletter.message import OutboundMessage
 from newsletter.personalise import MessageTemplate, compile_body

@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 from newsletter.cli import app
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import Delivery, DeliveryStatus, Edition, EditionStatus, aware
+from newsletter.deliveries import Delivery, DeliveryStatus, aware
 from newsletter.digest import Digest
 from newsletter.edition import PreparedEdition, prepare_edition
+from newsletter.editions import Edition, EditionStatus
 from newsletter.errors import NewsletterError, SendRefused
 from newsletter.links import Links
 from newsletter.message import OutboundMessage

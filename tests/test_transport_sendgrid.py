@@ -14,9 +14,10 @@ from python_http_client.exceptions import BadRequestsError
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import DeliveryStatus, EditionStatus
+from newsletter.deliveries import DeliveryStatus
 from newsletter.digest import Digest
 from newsletter.edition import PreparedEdition, prepare_edition
+from newsletter.editions import EditionStatus
 from newsletter.errors import PermanentFailure, TemporaryFailure
 from newsletter.links import Links
 from newsletter.message import OutboundMessage

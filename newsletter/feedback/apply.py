@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
-from newsletter.deliveries import Edition
+from newsletter.editions import Edition
 from newsletter.feedback.classify import classify
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
 from newsletter.feedback.records import FeedbackRecord
