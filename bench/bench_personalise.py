@@ -19,8 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from newsletter.config import Settings  # noqa: E402
 from newsletter.digest import load_digest  # noqa: E402
-from newsletter.edition import content_hash, message_template  # noqa: E402
-from newsletter.editions import Edition  # noqa: E402
+from newsletter.edition import message_template, unsaved_edition  # noqa: E402
 from newsletter.links import Links  # noqa: E402
 from newsletter.message import OutboundMessage, list_unsubscribe  # noqa: E402
 from newsletter.preview import fill_sample  # noqa: E402
@@ -46,15 +45,7 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     digest = load_digest(ROOT / "samples" / "2011-07-11-weekly-highlights.yaml")
     rendered = Renderer(SETTINGS.templates_dir).render_edition(digest, SETTINGS)
-    edition = Edition(
-        id=1,
-        key="2011-07-11-weekly-highlights",
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        digest_json="",
-        content_hash=content_hash(rendered),
-    )
+    edition = unsaved_edition(rendered, "2011-07-11-weekly-highlights", 1)
     template = message_template(edition, digest.newsletter, SETTINGS, date="Mon, 11 Jul 2011 07:00:00 +0000")
     links = Links(SETTINGS)
 

@@ -33,6 +33,19 @@ def content_hash(rendered: RenderedEdition) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 
+def unsaved_edition(rendered: RenderedEdition, key: str, edition_id: int = 0) -> Edition:
+    """An Edition that is never stored: for previews and measurements of what a send would build."""
+    return Edition(
+        id=edition_id,
+        key=key,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        digest_json="",
+        content_hash=content_hash(rendered),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class PreparedEdition:
     edition: Edition

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from newsletter.config import Settings
 from newsletter.digest import load_digest
-from newsletter.edition import content_hash, edition_key, message_template
-from newsletter.editions import Edition
+from newsletter.edition import edition_key, message_template, unsaved_edition
 from newsletter.message import OutboundMessage, message_id
 from newsletter.render import PER_RECIPIENT_SLOTS, Renderer, slot_marker
 
@@ -32,15 +31,7 @@ def write_preview(settings: Settings, digest_path: Path, out: Path) -> list[Path
     rendered = Renderer(settings.templates_dir).render_edition(digest, settings)
     key = edition_key(digest)
     unsubscribe = f"{settings.base_url.rstrip('/')}/u/preview"
-    edition = Edition(
-        id=0,
-        key=key,
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        digest_json="",
-        content_hash=content_hash(rendered),
-    )
+    edition = unsaved_edition(rendered, key)
     template = message_template(edition, digest.newsletter, settings)
     sample = OutboundMessage(
         subscriber_id=0,

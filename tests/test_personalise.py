@@ -11,8 +11,7 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.digest import Digest
-from newsletter.edition import content_hash, message_template
-from newsletter.editions import Edition
+from newsletter.edition import message_template, unsaved_edition
 from newsletter.links import Links
 from newsletter.message import OutboundMessage
 from newsletter.personalise import MessageTemplate, compile_body
@@ -32,15 +31,7 @@ SETTINGS = Settings(
 @pytest.fixture(scope="module")
 def template(sample_digest: Digest) -> MessageTemplate:
     rendered = Renderer(SETTINGS.templates_dir).render_edition(sample_digest, SETTINGS)
-    edition = Edition(
-        id=3,
-        key="2011-07-11-weekly-highlights",
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        digest_json="",
-        content_hash=content_hash(rendered),
-    )
+    edition = unsaved_edition(rendered, "2011-07-11-weekly-highlights", 3)
     return message_template(
         edition, sample_digest.newsletter, SETTINGS, date="Mon, 11 Jul 2011 07:00:00 +0000"
     )
