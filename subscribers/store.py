@@ -268,15 +268,19 @@ class SubscriberStore:
         return self.transition(subscriber_id, Status.confirmed, consent)
 
     def unsubscribe(self, subscriber_id: int, consent: Consent) -> bool:
-        """Idempotent, and allowed from every state but already-unsubscribed: leaving always works."""
+        """Leaving always works and is idempotent. A complaint is the stronger suppression and is kept
+        (the feedback policy never weakens it either); the request is still recorded as evidence.
+        """
         with self._sessions.begin() as session:
             subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
             if subscriber is None:
                 raise UnknownSubscriber(f"no subscriber with id {subscriber_id}")
             if subscriber.status is Status.unsubscribed:
                 return False
-            subscriber.status = Status.unsubscribed
             session.add(_event(subscriber.id, ConsentKind.unsubscribed, consent))
+            if subscriber.status is Status.complained:
+                return False
+            subscriber.status = Status.unsubscribed
             return True
 
     def record(self, subscriber_id: int, kind: ConsentKind, consent: Consent) -> None:

@@ -85,3 +85,12 @@ def test_confirmed_subscribers_stream_in_id_order_in_batches(database: Database)
 def test_names_lose_control_characters(database: Database) -> None:
     subscriber = database.store.add("n@example.org", "Eve\r\nBcc: all@example.org\x00", consent=OPERATOR)
     assert subscriber.name == "Eve Bcc: all@example.org"
+
+
+def test_unsubscribing_after_a_complaint_keeps_the_complaint_and_the_evidence(database: Database) -> None:
+    store = database.store
+    subscriber = store.add("angry@example.org", consent=OPERATOR)
+    store.transition(subscriber.id, Status.complained, Consent("arf"))
+    assert store.unsubscribe(subscriber.id, Consent("one-click", ip="192.0.2.9")) is False
+    assert store.get(subscriber.id).status is Status.complained
+    assert [e.kind for e in store.events(subscriber.id)][-1] == ConsentKind.unsubscribed
