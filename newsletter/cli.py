@@ -7,6 +7,7 @@ NewsletterError and StoreError subclasses are caught in ``main``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +53,7 @@ app.command("stats")(stats_command)
 subscribers_app.command("show")(show_command)
 
 DEMO_DOMAIN = "example.org"
+URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 DEMO_POSTAL_ADDRESS = "Demo Newsroom, 1 Example Street, 10115 Example City"
 
 
@@ -124,6 +126,8 @@ def show_config(ctx: typer.Context) -> None:
     for field in dataclasses.fields(settings):
         value = getattr(settings, field.name)
         shown = "(set)" if "key" in field.name and value else value
+        if isinstance(shown, str):
+            shown = URL_PASSWORD.sub(r"\1***@", shown)  # smtp://user:password@host, database URLs
         typer.echo(f"{ENV_PREFIX}{field.name.upper():<24} {shown!s:<40} {field.metadata.get('help', '')}")
 
 

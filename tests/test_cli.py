@@ -125,3 +125,16 @@ def test_import_reports_bad_rows_and_exits_non_zero(workdir: Path) -> None:
 def test_commands_on_an_uninitialised_database_say_to_run_init(tmp_path: Path) -> None:
     result = run(tmp_path, "subscribers", "count")
     assert result.returncode == 1 and "newsletter init" in result.stderr
+
+
+def test_config_lists_settings_without_revealing_secrets(workdir: Path) -> None:
+    env = {
+        "NEWSLETTER_SMTP_URL": "smtp://mailer:hunter2@127.0.0.1:2525?starttls=1",
+        "NEWSLETTER_SENDGRID_API_KEY": "SG.very-secret",
+    }
+    result = run(workdir, "config", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "NEWSLETTER_SMTP_URL" in result.stdout and "smtp://mailer:***@127.0.0.1:2525" in result.stdout
+    secret = (workdir / "newsletter.toml").read_text().split('"')[1]
+    for hidden in ("hunter2", "SG.very-secret", secret):
+        assert hidden not in result.stdout
