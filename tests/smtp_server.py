@@ -17,7 +17,7 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -99,18 +99,18 @@ class FaultyHandler:
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
-class SmtpServer:
-    """``with SmtpServer(faults) as server:`` — ``server.url`` is the smtp:// URL to send to."""
+class _LoopServer:
+    """An asyncio server on 127.0.0.1 in a background thread: start, stop (clients' connections too), with."""
 
-    def __init__(
-        self, faults: Faults | None = None, *, keep_content: bool = True, **smtp_options: Any
-    ) -> None:
-        self.handler = FaultyHandler(faults or Faults(), keep_content)
-        self._options = smtp_options
+    thread_name = "smtp-server"
+    backlog = 100
+    cancel_tasks_on_stop = False
+
+    def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-server", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=self.thread_name, daemon=True)
         self._server: asyncio.base_events.Server | None = None
-        self._protocols: list[SMTP] = []
+        self._protocols: list[asyncio.Protocol] = []
         self.host = "127.0.0.1"
         self.port = 0
 
@@ -118,25 +118,19 @@ class SmtpServer:
     def url(self) -> str:
         return f"smtp://{self.host}:{self.port}"
 
-    @property
-    def received(self) -> collections.Counter[str]:
-        return self.handler.received
+    def _make_protocol(self) -> asyncio.Protocol:
+        raise NotImplementedError
 
-    @property
-    def messages(self) -> list[Received]:
-        return self.handler.messages
-
-    def _protocol(self) -> SMTP:
-        self.handler.connections += 1
-        protocol = SMTP(self.handler, hostname="test.invalid", loop=self._loop, **self._options)
+    def _protocol(self) -> asyncio.Protocol:
+        protocol = self._make_protocol()
         self._protocols.append(protocol)
         return protocol
 
-    def start(self) -> SmtpServer:
+    def start(self) -> Self:
         self._thread.start()
 
         async def serve() -> asyncio.base_events.Server:
-            return await self._loop.create_server(self._protocol, self.host, 0)
+            return await self._loop.create_server(self._protocol, self.host, 0, backlog=self.backlog)
 
         self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -147,12 +141,14 @@ class SmtpServer:
             assert self._server is not None
             self._server.close()
             for protocol in self._protocols:  # close the clients' connections too, not only the listener
-                if protocol.transport is not None:
-                    protocol.transport.close()
+                transport = getattr(protocol, "transport", None)
+                if transport is not None:
+                    transport.close()
             await asyncio.sleep(0.05)
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            if self.cancel_tasks_on_stop:
+                for task in asyncio.all_tasks():
+                    if task is not asyncio.current_task():
+                        task.cancel()
 
         if self._server is not None:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
@@ -160,11 +156,36 @@ class SmtpServer:
         self._thread.join(timeout=10)
         self._loop.close()
 
-    def __enter__(self) -> SmtpServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SmtpServer(_LoopServer):
+    """``with SmtpServer(faults) as server:`` — ``server.url`` is the smtp:// URL to send to."""
+
+    cancel_tasks_on_stop = True  # aiosmtpd keeps a task per session
+
+    def __init__(
+        self, faults: Faults | None = None, *, keep_content: bool = True, **smtp_options: Any
+    ) -> None:
+        super().__init__()
+        self.handler = FaultyHandler(faults or Faults(), keep_content)
+        self._options = smtp_options
+
+    @property
+    def received(self) -> collections.Counter[str]:
+        return self.handler.received
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+    def _make_protocol(self) -> asyncio.Protocol:
+        self.handler.connections += 1
+        return SMTP(self.handler, hostname="test.invalid", loop=self._loop, **self._options)
 
 
 # -- a minimal SMTP sink: the protocol only, for volume (crash test, benchmarks) -----------------------
@@ -223,23 +244,18 @@ class SinkProtocol(asyncio.Protocol):
             self.transport.write(b"".join(replies))
 
 
-class Sink:
+class Sink(_LoopServer):
     """``with Sink() as sink:`` — an SMTP sink on 127.0.0.1 in a background thread."""
 
+    thread_name = "smtp-sink"
+    backlog = 1024
+
     def __init__(self, *, count_ids: bool = True) -> None:
+        super().__init__()
         self.count_ids = count_ids
         self.received: collections.Counter[str] = collections.Counter()
         self.messages = 0
         self.bytes = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-sink", daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-        self._protocols: list[SinkProtocol] = []
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
 
     def took(self, message: bytes) -> None:
         self.messages += 1
@@ -248,41 +264,8 @@ class Sink:
             match = MESSAGE_ID.search(message, 0, 8192)
             self.received[match.group(1).decode() if match else ""] += 1
 
-    def _protocol(self) -> SinkProtocol:
-        protocol = SinkProtocol(self)
-        self._protocols.append(protocol)
-        return protocol
-
-    def start(self) -> Sink:
-        self._thread.start()
-
-        async def serve() -> asyncio.base_events.Server:
-            return await self._loop.create_server(self._protocol, "127.0.0.1", 0, backlog=1024)
-
-        self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            assert self._server is not None
-            self._server.close()
-            for protocol in self._protocols:
-                if protocol.transport is not None:
-                    protocol.transport.close()
-            await asyncio.sleep(0.05)
-
-        if self._server is not None:
-            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def __enter__(self) -> Sink:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _make_protocol(self) -> asyncio.Protocol:
+        return SinkProtocol(self)
 
 
 def main() -> None:
