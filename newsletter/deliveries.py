@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -41,10 +41,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import TextClause
 
+from newsletter.driver_statement import DriverStatement
 from newsletter.editions import EditionArchive
 from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus
+from subscribers.store import Recipient
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -122,6 +124,18 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
+@dataclasses.dataclass(slots=True)
+class PendingBatch:
+    """One page of the confirmed list as the ledger sees it for one edition."""
+
+    last_id: int  # where the next page starts
+    read: int  # subscribers on this page
+    settled: int = 0  # final rows: never sent again
+    waiting: int = 0  # deferred, not yet due
+    to_send: list[Recipient] = dataclasses.field(default_factory=list)
+    attempts: dict[int, int] = dataclasses.field(default_factory=dict)  # of rows that exist, to send again
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class LedgerResult:
     """What the send loop learned about one delivery, ready to be written."""
@@ -140,7 +154,8 @@ class Ledger(EditionArchive):
         super().__init__(session_factory)
         self._engine: Engine = session_factory.kw["bind"]
         self._dialect = self._engine.dialect.name
-        self._statements: tuple[Any, Any] | None = None
+        self._statements: tuple[Any, DriverStatement] | None = None
+        self._pending: Any = None
 
     def has_deliveries(self, edition_id: int) -> bool:
         with self._sessions() as session:
@@ -149,42 +164,75 @@ class Ledger(EditionArchive):
 
     def final_subscribers(self, edition_id: int, subscriber_ids: Sequence[int]) -> set[int]:
         """Of these subscribers, those whose delivery of this edition is settled (never send again)."""
-        settled, _waiting = self.not_to_send(edition_id, subscriber_ids, utcnow())
-        return settled
-
-    def not_to_send(
-        self, edition_id: int, subscriber_ids: Sequence[int], now: dt.datetime
-    ) -> tuple[set[int], set[int]]:
-        """(settled, waiting): final rows, and deferred rows whose next attempt is still in the future.
-
-        Everything else (no row yet, ``sending`` left by a crash, a deferral that is due) is sent now.
-        """
         if not subscriber_ids:
-            return set(), set()
-        query = select(Delivery.subscriber_id, Delivery.status, Delivery.next_attempt_at).where(
+            return set()
+        query = select(Delivery.subscriber_id).where(
             Delivery.edition_id == edition_id,
             ids_in(self._dialect, DELIVERY_SUBSCRIBER, subscriber_ids),
-            Delivery.status != DeliveryStatus.sending,
+            Delivery.status.in_(FINAL_STATUSES),
         )
-        settled: set[int] = set()
-        waiting: set[int] = set()
         with self._sessions() as session:
-            for sid, status, next_at in session.execute(query):
-                if DeliveryStatus(status).is_final:
-                    settled.add(sid)
-                elif next_at is not None and aware(next_at) > now:
-                    waiting.add(sid)
-        return settled, waiting
+            return set(session.scalars(query))
 
-    def mark_sending(self, edition_id: int, rows: Iterable[tuple[int, str]]) -> None:
-        """Record (subscriber id, Message-ID) as in flight before the transport sees them."""
-        self.begin_attempts(edition_id, rows)
+    def pending_batch(self, edition_id: int, after_id: int, limit: int, now: dt.datetime) -> PendingBatch:
+        """The next ``limit`` confirmed subscribers after ``after_id``, sorted by what this edition owes them.
 
-    def begin_attempts(self, edition_id: int, rows: Iterable[tuple[int, str]]) -> dict[int, int]:
+        One keyset query joins each subscriber to their delivery of the edition (if any): final rows are
+        settled, deferrals not yet due wait, and everything else is sent now (no row yet, ``sending`` left
+        by a crash, a due deferral), with the attempts it already had.
+        """
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                self._pending_query(), {"e": edition_id, "after": after_id, "n": limit}
+            ).all()
+        batch = PendingBatch(last_id=rows[-1][0] if rows else after_id, read=len(rows))
+        for sid, email, name, status, attempts, next_at in rows:
+            if status is None:
+                batch.to_send.append(Recipient(sid, email, name))
+            elif DeliveryStatus(status).is_final:
+                batch.settled += 1
+            elif status == DeliveryStatus.deferred and next_at is not None and aware(next_at) > now:
+                batch.waiting += 1
+            else:
+                batch.to_send.append(Recipient(sid, email, name))
+                batch.attempts[sid] = attempts
+        return batch
+
+    def _pending_query(self) -> Any:
+        if self._pending is None:
+            subscribers = Subscriber.__table__
+            joined = subscribers.outerjoin(
+                DELIVERIES,
+                (DELIVERIES.c.subscriber_id == subscribers.c.id)
+                & (DELIVERIES.c.edition_id == bindparam("e")),
+            )
+            self._pending = (
+                select(
+                    subscribers.c.id,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    DELIVERIES.c.status,
+                    DELIVERIES.c.attempts,
+                    DELIVERIES.c.next_attempt_at,
+                )
+                .select_from(joined)
+                .where(
+                    subscribers.c.status == SubscriberStatus.confirmed,
+                    subscribers.c.id > bindparam("after"),
+                )
+                .order_by(subscribers.c.id)
+                .limit(bindparam("n"))
+            )
+        return self._pending
+
+    def begin_attempts(
+        self, edition_id: int, rows: Iterable[tuple[int, str]], known: Mapping[int, int] | None = None
+    ) -> dict[int, int]:
         """Mark (subscriber id, Message-ID) ``sending`` before the transport sees them; returns attempt no.
 
-        One transaction of three statements whatever the batch size: new rows inserted in one
-        executemany, rows seen before (deferred, or left ``sending`` by a crash) bumped in one UPDATE.
+        One transaction whatever the batch size: new rows inserted by one statement, rows seen before
+        (deferred, or left ``sending`` by a crash) bumped in one UPDATE. ``known`` (the attempts of the rows
+        that exist, as ``pending_batch`` just read them) saves reading them again.
         """
         rows = list(rows)
         if not rows:
@@ -192,14 +240,16 @@ class Ledger(EditionArchive):
         ids = [subscriber_id for subscriber_id, _ in rows]
         now = utcnow()
         with self._sessions.begin() as session:
-            known: dict[int, int] = {
-                sid: attempts
-                for sid, attempts in session.execute(
-                    select(Delivery.subscriber_id, Delivery.attempts).where(
-                        Delivery.edition_id == edition_id, ids_in(self._dialect, DELIVERY_SUBSCRIBER, ids)
-                    ),
-                )
-            }
+            if known is None:
+                known = {
+                    sid: attempts
+                    for sid, attempts in session.execute(
+                        select(Delivery.subscriber_id, Delivery.attempts).where(
+                            Delivery.edition_id == edition_id,
+                            ids_in(self._dialect, DELIVERY_SUBSCRIBER, ids),
+                        ),
+                    )
+                }
             fresh = [(sid, mid) for sid, mid in rows if sid not in known]
             if fresh:
                 self._insert_sending(session, edition_id, fresh, now)
@@ -284,8 +334,8 @@ class Ledger(EditionArchive):
 
         Results that share everything but the subscriber (a SendGrid request: one X-Message-Id for up to
         1,000 recipients) become one ``UPDATE … WHERE subscriber_id IN (…)``; the rest one executemany.
-        This runs every few results during a send, so it avoids the ORM session and statement building
-        (about half a millisecond a call otherwise).
+        This runs every few results during a send, so it avoids the ORM session, and the executemany goes
+        through the driver with SQL compiled once (``DriverStatement``): ~70 µs for eight rows, not ~260.
         """
         if not results:
             return
@@ -308,23 +358,22 @@ class Ledger(EditionArchive):
                     }
                     connection.execute(grouped, {**values, "ids": ids_param(self._dialect, ids)})
                 return
-            connection.execute(
-                single,
+            single.execute_many(
+                connection,
                 [
                     {
-                        "e": edition_id,
                         "s": r.subscriber_id,
                         "status": r.status,
                         "provider_id": r.provider_id[:255],
                         "last_error": r.error[:2000],
                         "next_at": r.next_attempt_at,
-                        "updated_at": now,
                     }
                     for r in results
                 ],
+                {"e": edition_id, "updated_at": now},
             )
 
-    def _record_statements(self) -> tuple[Any, Any]:
+    def _record_statements(self) -> tuple[Any, DriverStatement]:
         if self._statements is None:
             table = DELIVERIES
             values: dict[str, Any] = {
@@ -344,7 +393,7 @@ class Ledger(EditionArchive):
                 .where(table.c.edition_id == bindparam("e"), table.c.subscriber_id == bindparam("s"))
                 .values(**values)
             )
-            self._statements = (grouped, single)
+            self._statements = (grouped, DriverStatement(single, self._engine.dialect))
         return self._statements
 
     def release(self, edition_id: int, subscriber_ids: Sequence[int], error: str) -> None:

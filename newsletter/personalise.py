@@ -35,6 +35,20 @@ def qp(data: str) -> bytes:
     return binascii.b2a_qp(data.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
 
 
+def dot_stuff(data: bytes) -> bytes:
+    """Double a "." that begins a line (RFC 5321, 4.5.2), for data that itself begins a line."""
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
+def _unchanged(data: bytes) -> bytes:
+    return data
+
+
+def _stuffed(segments: Sequence[Segment]) -> tuple[Segment, ...]:
+    return tuple(dot_stuff(s) if isinstance(s, bytes) else s for s in segments)
+
+
 def compile_body(body: str) -> tuple[Segment, ...]:
     """Split a rendered body at slot markers into pre-encoded literals and slot names."""
     body = body.replace("\r\n", "\n").replace("\r", "\n")
@@ -100,25 +114,46 @@ class MessageTemplate:
         self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
         self.text_segments = compile_body(text)
         self.html_segments = compile_body(html_body)
+        self._segments = {
+            False: (self.text_segments, self.html_segments),
+            True: (_stuffed(self.text_segments), _stuffed(self.html_segments)),
+        }
         self._name_fallback = name_fallback
 
-    def _fill(self, segments: Sequence[Segment], values: dict[str, bytes], out: list[bytes]) -> None:
-        for segment in segments:
-            out.append(values[segment] if isinstance(segment, str) else segment)
-
     def build(self, message: OutboundMessage, extra_headers: Callable[[bytes], bytes] | None = None) -> bytes:
-        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for SMTP or a file.
+        """The complete RFC 5322 message for one recipient, CRLF line ends, ready for a file or an API.
 
         ``extra_headers`` receives the finished message and returns header lines to prepend (DKIM).
         """
+        raw = b"".join(self._pieces(message, stuffed=False))
+        return extra_headers(raw) + raw if extra_headers is not None else raw
+
+    def build_data(
+        self, message: OutboundMessage, extra_headers: Callable[[bytes], bytes] | None = None
+    ) -> bytes:
+        """The same message as SMTP DATA content: dot-stuffed, ended by ``CRLF . CRLF``.
+
+        Stuffing the finished 20 KB message would cost more than building it (one search for CRLF "."
+        over every byte); the edition's segments were stuffed once, so only the few per-recipient bytes
+        are searched here. Every piece starts at the beginning of a line, so stuffing pieces one by one
+        gives the same bytes as stuffing the whole.
+        """
+        pieces = self._pieces(message, stuffed=True)
+        if extra_headers is not None:  # the signature covers the message as sent, before stuffing
+            pieces.insert(0, dot_stuff(extra_headers(b"".join(self._pieces(message, stuffed=False)))))
+        pieces.append(b".\r\n")
+        return b"".join(pieces)
+
+    def _pieces(self, message: OutboundMessage, *, stuffed: bool) -> list[bytes]:
         name = message.name or self._name_fallback
+        stuff = dot_stuff if stuffed else _unchanged
         text_values = {
-            "name": qp(name) + SOFT_BREAK,
-            "unsubscribe_url": qp(message.unsubscribe_url) + SOFT_BREAK,
+            "name": stuff(qp(name) + SOFT_BREAK),
+            "unsubscribe_url": stuff(qp(message.unsubscribe_url) + SOFT_BREAK),
         }
         html_values = {
-            "name": qp(html.escape(name)) + SOFT_BREAK,
-            "unsubscribe_url": qp(html.escape(message.unsubscribe_url)) + SOFT_BREAK,
+            "name": stuff(qp(html.escape(name)) + SOFT_BREAK),
+            "unsubscribe_url": stuff(qp(html.escape(message.unsubscribe_url)) + SOFT_BREAK),
         }
         unsubscribe = list_unsubscribe(message.unsubscribe_url, message.unsubscribe_mailto)
         per_recipient = (
@@ -130,10 +165,12 @@ class MessageTemplate:
                 f"X-Newsletter-Ref: {message.ref}\r\n"
             ).encode()
         )
-        out = [self._head_start, per_recipient, self._head_end, self._text_head]
-        self._fill(self.text_segments, text_values, out)
+        text_segments, html_segments = self._segments[stuffed]
+        out = [self._head_start, stuff(per_recipient), self._head_end, self._text_head]
+        for segment in text_segments:
+            out.append(text_values[segment] if isinstance(segment, str) else segment)
         out.append(self._html_head)
-        self._fill(self.html_segments, html_values, out)
+        for segment in html_segments:
+            out.append(html_values[segment] if isinstance(segment, str) else segment)
         out.append(self._tail)
-        raw = b"".join(out)
-        return extra_headers(raw) + raw if extra_headers is not None else raw
+        return out

@@ -1,9 +1,10 @@
 """The send loop: stream confirmed subscribers by id, hand them to the transport, keep the ledger true.
 
-Main pass: read the next confirmed subscribers after the last id handled (keyset pagination, so memory is
-flat in list size); skip those the ledger settled (accepted, bounced, failed) or deferred to a later
-time; mark the rest ``sending`` (one round trip); feed them to the transport through the rate limiter;
-write results *as they arrive*, in small groups, not at the end of the batch. Retry pass: deliveries
+Main pass: read the next confirmed subscribers after the last id handled, each with their delivery row
+(keyset pagination, one query, so memory is flat in list size); skip those the ledger settled
+(accepted, bounced, failed) or deferred to a later time; mark the rest ``sending`` (one transaction);
+feed them to the transport through the rate limiter; write results *as they arrive*, in small groups,
+not at the end of the batch. Retry pass: deliveries
 deferred by a temporary failure are sent again when due (exponential backoff with jitter, the server's
 Retry-After as a floor) until they are accepted, bounce, or run out of retries (``failed``).
 
@@ -141,17 +142,16 @@ class Sender:
         summary = SendSummary(edition=edition.key, transport=self._transport.name)
         total = self._store.count_confirmed()
         started = time.perf_counter()
-        done = 0
-        for batch in self._store.iter_confirmed(self._read_size):
-            if self._stopped(edition.id):
+        done = after = 0
+        while not self._stopped(edition.id):
+            batch = self._ledger.pending_batch(edition.id, after, self._read_size, utcnow())
+            if not batch.read:
                 break
-            settled, waiting = self._ledger.not_to_send(edition.id, [r.id for r in batch], utcnow())
-            summary.already_sent += len(settled)
-            summary.recipients += len(batch)
-            self._deliver(
-                prepared, [r for r in batch if r.id not in settled and r.id not in waiting], summary
-            )
-            done += len(batch)
+            after = batch.last_id
+            summary.already_sent += batch.settled
+            summary.recipients += batch.read
+            self._deliver(prepared, batch.to_send, summary, batch.attempts)
+            done += batch.read
             if progress is not None:
                 progress(done, max(total, done))
         if not self._halt:
@@ -220,15 +220,21 @@ class Sender:
     # -- one group of recipients ----------------------------------------------------------------------
 
     def _deliver(
-        self, prepared: PreparedEdition, recipients: Sequence[Recipient], summary: SendSummary
+        self,
+        prepared: PreparedEdition,
+        recipients: Sequence[Recipient],
+        summary: SendSummary,
+        known: dict[int, int] | None = None,
     ) -> None:
+        """Send to these recipients; ``known``: the attempts of those with a delivery row, if just read."""
         edition = prepared.edition
         remaining = [self.outbound(edition.key, edition.id, r) for r in recipients]
         failures = 0
         while remaining and not self._halt:
             attempts = self._ledger.begin_attempts(
-                edition.id, [(m.subscriber_id, m.message_id) for m in remaining]
+                edition.id, [(m.subscriber_id, m.message_id) for m in remaining], known
             )
+            known = None  # after a failed round the rows changed: read them again
             answered: set[int] = set()
             error: TransportError | None = None
             try:

@@ -36,6 +36,10 @@ class Faults:
     permanent: Callable[[str], bool] = never
     always_temporary: Callable[[str], bool] = never
     seed: int = 1
+    pipelining: bool = False  # offer PIPELINING (aiosmtpd reads commands in order, so it copes)
+    stall_at_mail: float = 0.0  # never answer MAIL (the client must time out)
+    closing_at_rcpt: float = 0.0  # answer RCPT with 421 and close the connection
+    garbage_at_data: float = 0.0  # answer the end of DATA with something that is not SMTP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,15 +59,39 @@ class FaultyHandler:
         self.messages: list[Received] = []
         self.refused: collections.Counter[int] = collections.Counter()
         self.drops = 0
+        self.stalls = 0
         self.connections = 0
         self.lock = threading.Lock()
 
     def _roll(self, share: float) -> bool:
         return share > 0 and self.rng.random() < share
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # this hook replaces aiosmtpd's own bookkeeping of the name
+        if self.faults.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self._roll(self.faults.stall_at_mail):
+            self.stalls += 1
+            await asyncio.sleep(3600)  # cancelled when the server stops
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        if self._roll(self.faults.closing_at_rcpt):
+            self.refused[421] += 1
+            assert server.transport is not None
+            asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply is written
+            return "421 4.3.2 shutting down"
         if self.faults.permanent(address):
             self.refused[550] += 1
             return f"550 5.1.1 <{address}>: no such user"
@@ -79,6 +107,9 @@ class FaultyHandler:
             assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()  # the data arrived, the reply never leaves: the ambiguous case
             return "250 never sent"
+        if self._roll(self.faults.garbage_at_data):
+            self.refused[0] += 1
+            return "this is not an SMTP reply"
         if self._roll(self.faults.data_temporary):
             self.refused[452] += 1
             return "452 4.3.1 insufficient system storage"

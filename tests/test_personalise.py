@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import re
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsletter.config import Settings
 from newsletter.digest import Digest
@@ -166,3 +169,35 @@ def test_slots_that_fall_at_quoted_printable_edges_decode_exactly() -> None:
 def test_compiled_bodies_have_slots_between_encoded_literals() -> None:
     segments = compile_body("a " + slot_marker("unsubscribe_url") + " b")
     assert segments == (b"a=20=\r\n", "unsubscribe_url", b" b")
+
+
+def dot_stuffed_reference(raw: bytes) -> bytes:
+    """RFC 5321 4.5.2 done the obvious way, line by line over the whole message."""
+    lines = raw.split(b"\r\n")
+    assert lines[-1] == b""
+    return b"\r\n".join(b"." + line if line.startswith(b".") else line for line in lines[:-1]) + b"\r\n.\r\n"
+
+
+DOTTY = st.text(alphabet=st.sampled_from([".", "\n", "a", " ", "é", "=", "<", "&", "\r"]), max_size=120)
+
+
+@given(name=DOTTY, text=DOTTY, html_body=DOTTY, url_tail=st.text(alphabet=".a/", max_size=90))
+def test_smtp_data_is_the_message_dot_stuffed_whatever_starts_a_line(
+    name: str, text: str, html_body: str, url_tail: str
+) -> None:
+    template = MessageTemplate(
+        subject="Weekly",
+        text=f".{text}\n.Hello {slot_marker('name')}\n.{slot_marker('unsubscribe_url')}\n..{text}",
+        html_body=f".<p>{slot_marker('name')}</p>\n.{html_body}{slot_marker('unsubscribe_url')}",
+        from_header="News <news@example.org>",
+        list_id_header="News <news.example.org>",
+        feedback_id="e1:news:newsletter:example.org",
+        date="Mon, 11 Jul 2011 07:00:00 +0000",
+    )
+    message = dataclasses.replace(
+        outbound(), name=name, unsubscribe_url="https://news.example.org/u/." + url_tail
+    )
+    raw = template.build(message)
+    assert template.build_data(message) == dot_stuffed_reference(raw)
+    signed = template.build_data(message, lambda raw: b"DKIM-Signature: v=1;\r\n\t.b=x\r\n")
+    assert signed == dot_stuffed_reference(b"DKIM-Signature: v=1;\r\n\t.b=x\r\n" + raw)

@@ -88,13 +88,15 @@ def test_many_messages_go_over_few_connections_each_with_its_own_envelope_sender
     assert "Reader 7" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
-def test_replies_become_outcomes_and_dropped_connections_are_reopened() -> None:
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
+def test_replies_become_outcomes_and_dropped_connections_are_reopened(pipelining: bool) -> None:
     faults = Faults(
         rcpt_temporary=0.1,
         data_temporary=0.1,
         drop_at_data=0.05,
         seed=3,
         permanent=lambda a: a.startswith("gone"),
+        pipelining=pipelining,
     )
     messages = [outbound(i, f"gone{i}@example.net" if i % 10 == 0 else None) for i in range(300)]
     with SmtpServer(faults) as server:
@@ -110,6 +112,46 @@ def test_replies_become_outcomes_and_dropped_connections_are_reopened() -> None:
     assert {r.code for r in results if r.outcome is Outcome.temporary} <= {451, 452, None}
     assert by_outcome[Outcome.accepted] == sum(server.received.values()) == len(server.received)
     assert server.handler.drops > 0 and transport.connections_opened > 4
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
+def test_a_server_that_stalls_says_421_or_speaks_garbage_costs_connections_not_messages(
+    pipelining: bool,
+) -> None:
+    faults = Faults(
+        stall_at_mail=0.01, closing_at_rcpt=0.03, garbage_at_data=0.03, seed=5, pipelining=pipelining
+    )
+    with SmtpServer(faults) as server:
+        transport = SmtpTransport(server.url, concurrency=3, timeout=0.5)
+        results = transport.send(template(), [outbound(i) for i in range(200)])
+        transport.close()
+    assert sorted(r.subscriber_id for r in results) == list(range(200))  # one result each
+    by_outcome = collections.Counter(r.outcome for r in results)
+    assert by_outcome[Outcome.accepted] == len(server.received) == sum(server.received.values())
+    assert by_outcome[Outcome.permanent] == 0
+    handler = server.handler
+    assert handler.stalls > 0 and handler.refused[421] > 0 and handler.refused[0] > 0
+    assert {r.code for r in results if r.outcome is Outcome.temporary} <= {421, None}
+    assert transport.connections_opened >= 3 + handler.refused[421]  # each 421 cost its connection
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
+def test_a_refused_recipient_does_not_hold_up_the_messages_behind_it(pipelining: bool) -> None:
+    faults = Faults(permanent=lambda a: a.startswith("gone"), pipelining=pipelining)
+    messages = [outbound(1, "gone1@example.net"), outbound(2), outbound(3, "gone3@example.net"), outbound(4)]
+    with SmtpServer(faults) as server:
+        transport = SmtpTransport(server.url, concurrency=1)
+        first = transport.send(template(), messages)
+        second = transport.send(template(), [outbound(5)])  # the same connection, after a RSET
+        transport.close()
+    assert [(r.subscriber_id, r.outcome) for r in first] == [
+        (1, Outcome.permanent),
+        (2, Outcome.accepted),
+        (3, Outcome.permanent),
+        (4, Outcome.accepted),
+    ]
+    assert second[0].outcome is Outcome.accepted
+    assert len(server.received) == 3 and transport.connections_opened == 1
 
 
 def test_an_unreachable_server_is_a_temporary_failure_of_the_batch() -> None:
@@ -241,8 +283,9 @@ def _prepare(database: Database, settings: Settings, digest: Digest, count: int)
     return prepare_edition(digest, Renderer(settings.templates_dir), database.ledger, settings)
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
 def test_under_faults_every_message_is_delivered_or_recorded_and_the_ledger_matches_the_server(
-    database: Database, settings: Settings, sample_digest: Digest
+    database: Database, settings: Settings, sample_digest: Digest, pipelining: bool
 ) -> None:
     settings = settings.replace(
         batch_size=50,
@@ -262,6 +305,7 @@ def test_under_faults_every_message_is_delivered_or_recorded_and_the_ledger_matc
         seed=11,
         permanent=lambda a: a.startswith("reader1") and len(a) == len("reader1x@example.org"),
         always_temporary=lambda a: a == "reader42@example.org",
+        pipelining=pipelining,
     )
     bounced: list[SendResult] = []
     with SmtpServer(faults, keep_content=False) as server:

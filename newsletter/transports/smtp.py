@@ -1,92 +1,65 @@
-"""SMTP: a pool of persistent smtplib connections, one per worker thread, many messages each.
+"""SMTP: a few persistent connections, driven from one thread, with each message one round trip.
 
 ``NEWSLETTER_SMTP_URL`` is ``smtp://[user:pass@]host[:port][?starttls=1]`` or ``smtps://…`` (TLS from the
-first byte). Each worker owns one connection for its whole life and reconnects when the server drops it,
-so a send of a million messages opens a handful of connections, not a million.
+first byte). Up to ``concurrency`` connections are opened (smtplib does the greeting, TLS and login) and
+then driven with non-blocking sockets and a selector, from the thread that calls ``send_iter``: no worker
+threads, so nothing waits for the GIL and results reach the send loop without a hand-off.
+
+When the server offers PIPELINING (RFC 2920), a message's MAIL, RCPT and DATA go in one write, and its
+content goes in the next write together with the *next* message's MAIL, RCPT and DATA ("the actual
+transfer of message content is explicitly allowed to be the first command in a group"): one round trip
+per message, as a raw socket would do it. Without PIPELINING every command waits for its reply.
 
 Every message gets its own envelope sender (the VERP address of its delivery), so a bounce that arrives
-days later names the edition and subscriber. The server's replies become results at this boundary:
-2xx accepted; 4xx temporary; 5xx to RCPT or DATA permanent (a bounce of that recipient). A refused
-MAIL FROM is the sender's problem, never the recipient's, so it is temporary whatever its code: the
-error threshold then pauses the send instead of suppressing the list. Failures to connect, to log in or
-to start TLS concern every message alike: they raise TemporaryFailure/PermanentFailure out of the batch.
+days later names the edition and subscriber. The server's replies become results: 2xx accepted; 4xx
+temporary; 5xx to RCPT or DATA permanent (a bounce of that recipient). A refused MAIL FROM is the
+sender's problem, never the recipient's, so it is temporary whatever its code: the error threshold then
+pauses the send instead of suppressing the list. A connection that drops, stalls for ``timeout`` seconds,
+says 421 or speaks garbage is closed; its messages go again at once on another (a message the server
+may have taken before the drop is the one case a receiver can see twice, with the same Message-ID), and
+a message lost with two connections is a temporary failure. Failures to connect, to log in or to start
+TLS concern every message alike: the messages in flight finish, then TemporaryFailure/PermanentFailure
+is raised and every message without a result was never tried.
 
-``send_iter`` keeps at most ``window`` (2 x concurrency) messages handed to the workers and yields each
-result as soon as it arrives, so the send loop can write the ledger while the pool keeps sending: the
-messages whose outcome the ledger cannot know after a crash are at most that window.
+A connection carries at most two messages (one whose content is on its way, one whose commands follow
+it), so at most ``window`` = 2 x concurrency messages are in the server's hands without a result: the
+messages whose outcome the ledger cannot know after a crash.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
-import queue
+import enum
 import re
+import selectors
 import smtplib
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from newsletter.config import Settings
 from newsletter.dkim import DkimSigner
-from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure, TransportError
+from newsletter.errors import ConfigError, TransportError
 from newsletter.message import OutboundMessage
 from newsletter.personalise import MessageTemplate
 from newsletter.transports.base import Outcome, SendResult
+from newsletter.transports.smtp_connect import Opener, SmtpUrl, discard
+from newsletter.transports.smtp_wire import (
+    ProtocolError,
+    Reply,
+    ReplyParser,
+    envelope,
+    usable,
+)
 
-QUEUED_AS = re.compile(r"queued as ([\w.-]+)", re.IGNORECASE)
-UNSAFE_ADDRESS = re.compile(r"[\s<>]|^$")
-CONNECT_ATTEMPTS = 3
-CONNECT_PAUSE = 0.2
+__all__ = ["SmtpTransport", "SmtpUrl", "outcome_for"]
 
-
-@dataclasses.dataclass(frozen=True)
-class SmtpUrl:
-    host: str
-    port: int
-    implicit_tls: bool = False
-    starttls: bool = False
-    username: str = dataclasses.field(default="", repr=False)
-    password: str = dataclasses.field(default="", repr=False)
-
-    @classmethod
-    def parse(cls, url: str) -> SmtpUrl:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ConfigError("smtp_url must look like smtp://user:pass@host:port (?starttls=1) or smtps://…")
-        query = parse_qs(parts.query)
-        starttls = query.get("starttls", ["0"])[-1].lower() in ("1", "true", "yes")
-        try:
-            port = parts.port or (465 if parts.scheme == "smtps" else 25)
-        except ValueError:
-            raise ConfigError("smtp_url has an invalid port") from None
-        if parts.scheme == "smtps" and starttls:
-            raise ConfigError("smtp_url: smtps:// is TLS from the start; starttls=1 applies to smtp:// only")
-        return cls(
-            parts.hostname,
-            port,
-            parts.scheme == "smtps",
-            starttls,
-            unquote(parts.username or ""),
-            unquote(parts.password or ""),
-        )
-
-    def __str__(self) -> str:
-        """For messages: never shows the password."""
-        user = f"{self.username}@" if self.username else ""
-        tls = "?starttls=1" if self.starttls else ""
-        return f"{'smtps' if self.implicit_tls else 'smtp'}://{user}{self.host}:{self.port}{tls}"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Failed:
-    """A worker could not try a message at all (no connection): the whole batch stops."""
-
-    subscriber_id: int
-    error: TransportError
+QUEUED_AS = re.compile(rb"queued as ([\w.-]+)", re.IGNORECASE)
+READ_SIZE = 256 * 1024
+QUIT_WAIT = 5.0
+TRIES_PER_MESSAGE = 2  # connections a message may be lost with before it is a temporary failure
 
 
 def outcome_for(code: int) -> Outcome:
@@ -97,9 +70,74 @@ def outcome_for(code: int) -> Outcome:
     return Outcome.temporary  # 4xx, and anything unexpected: trying again later is the safe answer
 
 
-def _text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return " ".join(text.split())[:500]
+class Stage(enum.Enum):
+    """Which reply a connection waits for next, in the order the commands were written."""
+
+    mail = "MAIL"
+    rcpt = "RCPT"
+    data = "DATA"
+    content = "end of data"
+    abort = "empty message"  # a server said 354 after refusing the recipient: the transaction is ended
+    rset = "RSET"
+    quit = "QUIT"
+
+
+@dataclasses.dataclass(slots=True)
+class Job:
+    """One message on its way: its bytes, and what the server has answered so far."""
+
+    message: OutboundMessage
+    data: bytes  # dot-stuffed, with the final CRLF . CRLF
+    smtputf8: bool
+    lost: int = 0  # connections it was in flight on when they failed
+    mail: Reply | None = None
+    rcpt: Reply | None = None
+    sent_content: bool = False
+
+
+class Channel:
+    """One open connection in non-blocking mode: bytes to write, replies awaited, messages carried."""
+
+    def __init__(self, connection: smtplib.SMTP, timeout: float) -> None:
+        if connection.sock is None:
+            raise OSError("the connection is closed")
+        self.connection = connection
+        self.sock = connection.sock
+        self.sock.setblocking(False)
+        self.pipelining = connection.has_extn("pipelining")
+        self.smtputf8 = connection.has_extn("smtputf8")
+        self.tls = isinstance(self.sock, ssl.SSLSocket)
+        self.parser = ReplyParser()
+        self.out = bytearray()
+        self.awaiting: collections.deque[tuple[Job | None, Stage]] = collections.deque()
+        self.jobs: list[Job] = []
+        self.timeout = timeout
+        self.deadline = 0.0
+        self.writing = False  # registered for EVENT_WRITE
+
+    def can_take(self) -> bool:
+        """A new message may start here: idle, or (pipelining) the message before has its content out."""
+        if not self.jobs:
+            return not self.awaiting or self.pipelining
+        return self.pipelining and len(self.jobs) == 1 and self.jobs[0].sent_content
+
+    def expect(self, job: Job | None, *stages: Stage) -> None:
+        if not self.awaiting:
+            self.deadline = time.monotonic() + self.timeout
+        for stage in stages:
+            self.awaiting.append((job, stage))
+
+
+class Run:
+    """One ``send_iter`` call: where messages come from, what is waiting to go again, what is ready."""
+
+    def __init__(self, template: MessageTemplate, messages: Iterator[OutboundMessage]) -> None:
+        self.template = template
+        self.messages = messages
+        self.again: collections.deque[Job] = collections.deque()  # lost with a connection: next out
+        self.results: list[SendResult] = []
+        self.failure: TransportError | None = None
+        self.exhausted = False
 
 
 class SmtpTransport:
@@ -122,14 +160,9 @@ class SmtpTransport:
         self.window = 2 * concurrency
         self.timeout = timeout
         self._signer = signer
-        self._local_hostname = local_hostname
-        self._tls_context = tls_context or ssl.create_default_context()
-        self._jobs: queue.SimpleQueue[
-            tuple[MessageTemplate, OutboundMessage, queue.SimpleQueue[object]] | None
-        ]
-        self._jobs = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
-        self._lock = threading.Lock()
+        self._opener = Opener(self.url, timeout, tls_context or ssl.create_default_context(), local_hostname)
+        self._selector = selectors.DefaultSelector()
+        self._channels: list[Channel] = []
         self.connections_opened = 0
 
     @classmethod
@@ -149,247 +182,292 @@ class SmtpTransport:
     def send_iter(
         self, template: MessageTemplate, messages: Iterable[OutboundMessage]
     ) -> Iterator[SendResult]:
-        """Results in completion order, at most ``window`` messages in the workers' hands at once.
+        """Results in completion order, at most ``window`` messages in the server's hands at once.
 
-        ``messages`` is pulled lazily, so a rate-limited or stoppable generator works. When a worker cannot
-        reach the server, no further message is handed out; the ones in flight finish and are yielded, then
-        the TransportError is raised: every message without a result was never tried.
+        ``messages`` is pulled only when a connection can take one, so a rate-limited or stoppable
+        generator works. When no connection can be opened, no further message is started; the ones in
+        flight finish and are yielded, then the TransportError is raised.
         """
-        self._start()
-        results: queue.SimpleQueue[object] = queue.SimpleQueue()
-        pending = iter(messages)
-        outstanding = 0
-        failure: TransportError | None = None
-        exhausted = False
+        run = Run(template, iter(messages))
         try:
             while True:
-                while not exhausted and failure is None and outstanding < self.window:
-                    message = next(pending, None)
-                    if message is None:
-                        exhausted = True
-                        break
-                    self._jobs.put((template, message, results))
-                    outstanding += 1
-                if outstanding == 0:
+                if run.failure is None:
+                    self._assign(run)
+                self._write_all()
+                if run.results:
+                    ready, run.results = run.results, []
+                    yield from ready
+                    continue
+                if not any(channel.awaiting for channel in self._channels):
+                    # Nothing in flight, so every connection was free to take a message: none was left
+                    # (or none can be sent, after a failure to connect).
                     break
-                item = results.get()
-                outstanding -= 1
-                if isinstance(item, SendResult):
-                    yield item
-                elif isinstance(item, _Failed):
-                    failure = failure or item.error
+                self._poll(run)
         finally:
-            while outstanding:  # the consumer stopped early: let the messages in flight finish first
-                results.get()
-                outstanding -= 1
-        if failure is not None:
-            raise failure
+            while any(channel.jobs for channel in self._channels):  # the consumer stopped early
+                self._write_all()
+                self._poll(run)
+        if run.failure is not None:
+            raise run.failure
 
     def close(self) -> None:
-        with self._lock:
-            workers, self._workers = self._workers, []
-        for _ in workers:
-            self._jobs.put(None)
-        for worker in workers:
-            worker.join(timeout=self.timeout + 5)
+        """Say QUIT on every connection (waiting a few seconds at most for the replies), then close."""
+        for channel in self._channels:
+            if not channel.jobs:
+                channel.out += b"QUIT\r\n"
+                channel.expect(None, Stage.quit)
+        until = time.monotonic() + min(self.timeout, QUIT_WAIT)
+        while self._channels and time.monotonic() < until:
+            self._write_all()
+            self._poll(None, until)
+        for channel in list(self._channels):
+            self._drop(channel)
 
-    # -- workers --------------------------------------------------------------------------------------
+    # -- handing out messages ---------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        with self._lock:
-            while len(self._workers) < self.concurrency:
-                worker = threading.Thread(target=self._work, name=f"smtp-{len(self._workers)}", daemon=True)
-                worker.start()
-                self._workers.append(worker)
+    def _assign(self, run: Run) -> None:
+        """Start messages on every connection that can take one, opening connections up to concurrency."""
+        while True:
+            channel = self._free_channel()
+            if channel is None and len(self._channels) >= self.concurrency:
+                return
+            job = self._next_job(run)
+            if job is None:
+                return
+            if channel is None:
+                try:
+                    channel = self._open()
+                except TransportError as exc:
+                    run.failure = exc
+                    run.again.appendleft(job)
+                    return
+            self._start(channel, job, run)
 
-    def _work(self) -> None:
-        connection: smtplib.SMTP | None = None
-        while (job := self._jobs.get()) is not None:
-            template, message, results = job
-            try:
-                result, connection = self._deliver(connection, template, message)
-                results.put(result)
-            except TransportError as exc:
-                results.put(_Failed(message.subscriber_id, exc))
-            except Exception as exc:  # a bug must surface in the caller, not kill the worker silently
-                results.put(_Failed(message.subscriber_id, TransportError(f"SMTP worker error: {exc!r}")))
-        if connection is not None:
-            self._quit(connection)
+    def _free_channel(self) -> Channel | None:
+        """An idle connection if there is one, else one that can pipeline a second message."""
+        found = None
+        for channel in self._channels:
+            if channel.can_take():
+                if not channel.jobs:
+                    return channel
+                found = found or channel
+        return found
 
-    def _deliver(
-        self, connection: smtplib.SMTP | None, template: MessageTemplate, message: OutboundMessage
-    ) -> tuple[SendResult, smtplib.SMTP | None]:
-        try:
-            raw = template.build(message, self._signer.header if self._signer is not None else None)
-        except ValueError as exc:  # e.g. an address the headers cannot carry: this recipient only
-            failed = SendResult(
-                message.subscriber_id, Outcome.permanent, detail=f"cannot build the message: {exc}"
-            )
-            return failed, connection
-        for attempt in (1, 2):
-            if connection is None:
-                connection = self._connect()
-            try:
-                result = self._transaction(connection, message, raw)
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                # A dropped or stalled connection says nothing about this recipient: reconnect and try once
-                # more at once. (If the drop came after the server took the data, this is the one case a
-                # receiver can see the message twice; the Message-ID is the same both times.)
-                self._discard(connection)
-                connection = None
-                if attempt == 2:
-                    return SendResult(
-                        message.subscriber_id,
-                        Outcome.temporary,
-                        detail=f"connection lost: {exc or type(exc).__name__}",
-                    ), None
+    def _next_job(self, run: Run) -> Job | None:
+        if run.again:
+            return run.again.popleft()
+        while not run.exhausted:
+            message = next(run.messages, None)
+            if message is None:
+                run.exhausted = True
+                return None
+            sid = message.subscriber_id
+            if not (usable(message.email) and usable(message.envelope_from)):
+                detail = f"address not usable in SMTP: {message.email!r}"
+                run.results.append(SendResult(sid, Outcome.permanent, detail=detail))
                 continue
-            if result.code == 421:  # "service not available, closing channel": do not reuse it
-                self._discard(connection)
-                connection = None
-            return result, connection
-        raise AssertionError("unreachable")
-
-    def _transaction(self, connection: smtplib.SMTP, message: OutboundMessage, raw: bytes) -> SendResult:
-        """MAIL, RCPT, DATA, pipelined (RFC 2920) when the server offers it: one round trip instead of three.
-
-        The message is written as it is, dot-stuffed with one ``bytes.replace``: it is built with CRLF
-        line ends only, so smtplib's two regular-expression passes over every message are not needed.
-        """
-        sid = message.subscriber_id
-        options = ""
-        if not (message.email.isascii() and message.envelope_from.isascii()):
-            if not connection.has_extn("smtputf8"):
-                detail = "the address needs SMTPUTF8, which the server does not offer"
-                return SendResult(sid, Outcome.permanent, detail=detail)
-            options = " SMTPUTF8"
-        if UNSAFE_ADDRESS.search(message.email) or UNSAFE_ADDRESS.search(message.envelope_from):
-            return SendResult(sid, Outcome.permanent, detail=f"address not usable in SMTP: {message.email!r}")
-        # Addresses come validated from the store (and VERP from us): no smtplib.quoteaddr, which parses
-        # each address with the email package (~100 µs, more than the rest of the transaction).
-        commands = [
-            f"MAIL FROM:<{message.envelope_from}>{options}\r\n".encode(),
-            f"RCPT TO:<{message.email}>\r\n".encode(),
-            b"DATA\r\n",
-        ]
-        replies: list[tuple[int, bytes]] = []
-        if connection.has_extn("pipelining"):
-            connection.send(b"".join(commands))
-            replies = [connection.getreply() for _ in commands]
-        else:
-            for command, ok in zip(commands, ((250,), (250, 251), (354,)), strict=True):
-                connection.send(command)
-                replies.append(connection.getreply())
-                if replies[-1][0] not in ok:
-                    break
-        (mail_code, mail_reply), rest = replies[0], replies[1:]
-        rcpt_code, rcpt_reply = rest[0] if rest else (0, b"")
-        data_code, data_reply = rest[1] if len(rest) > 1 else (0, b"")
-        if (mail_code, data_code) != (250, 354) or rcpt_code not in (250, 251):
-            if data_code == 354:  # a server that said go ahead regardless: end an empty message
-                connection.send(b".\r\n")
-                connection.getreply()
-            self._reset(connection)
-            if mail_code != 250:  # the sender's problem, never the recipient's
-                detail = f"MAIL FROM refused: {mail_code} {_text(mail_reply)}"
-                return SendResult(sid, Outcome.temporary, detail=detail, code=mail_code)
-            code, reply = (rcpt_code, rcpt_reply) if rcpt_code not in (250, 251) else (data_code, data_reply)
-            return SendResult(sid, outcome_for(code), detail=f"{code} {_text(reply)}", code=code)
-        stuffed = raw.replace(b"\r\n.", b"\r\n..")
-        if stuffed.startswith(b"."):
-            stuffed = b"." + stuffed
-        connection.send(stuffed + (b"" if stuffed.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-        code, reply = connection.getreply()
-        if code != 250:
-            return SendResult(sid, outcome_for(code), detail=f"{code} {_text(reply)}", code=code)
-        text = _text(reply)
-        match = QUEUED_AS.search(text)
-        return SendResult(
-            sid, Outcome.accepted, provider_id=match.group(1) if match else text[:255], code=code
-        )
-
-    def _connect(self) -> smtplib.SMTP:
-        last: TransportError | None = None
-        for attempt in range(CONNECT_ATTEMPTS):
-            if attempt:
-                time.sleep(CONNECT_PAUSE * attempt)
             try:
-                return self._open()
-            except PermanentFailure:
-                raise
-            except TemporaryFailure as exc:
-                last = exc
-        assert last is not None
-        raise last
+                data = run.template.build_data(message, self._signer.header if self._signer else None)
+            except ValueError as exc:  # e.g. an address the headers cannot carry: this recipient only
+                detail = f"cannot build the message: {exc}"
+                run.results.append(SendResult(sid, Outcome.permanent, detail=detail))
+                continue
+            smtputf8 = not (message.email.isascii() and message.envelope_from.isascii())
+            return Job(message, data, smtputf8)
+        return None
 
-    def _open(self) -> smtplib.SMTP:
-        where = str(self.url)
-        connection: smtplib.SMTP | None = None
-        try:
-            if self.url.implicit_tls:
-                connection = smtplib.SMTP_SSL(
-                    self.url.host,
-                    self.url.port,
-                    local_hostname=self._local_hostname,
-                    timeout=self.timeout,
-                    context=self._tls_context,
-                )
-            else:
-                connection = smtplib.SMTP(
-                    self.url.host, self.url.port, local_hostname=self._local_hostname, timeout=self.timeout
-                )
-            connection.ehlo()
-            if self.url.starttls:
-                connection.starttls(context=self._tls_context)
-                connection.ehlo()
-            if self.url.username:
-                connection.login(self.url.username, self.url.password)
-        except smtplib.SMTPAuthenticationError as exc:
-            self._discard(connection)
-            raise PermanentFailure(
-                f"the SMTP server {where} refused the login: {exc.smtp_code} {_text(exc.smtp_error)}",
-                code=exc.smtp_code,
-            ) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            self._discard(connection)
-            raise PermanentFailure(
-                f"the SMTP server {where} does not support what smtp_url asks: {exc}"
-            ) from None
-        except ssl.SSLError as exc:
-            self._discard(connection)
-            raise PermanentFailure(f"TLS with {where} failed: {exc.reason or exc}") from None
-        except smtplib.SMTPResponseException as exc:
-            self._discard(connection)
-            error = TemporaryFailure if exc.smtp_code < 500 else PermanentFailure
-            raise error(
-                f"the SMTP server {where} answered {exc.smtp_code} {_text(exc.smtp_error)}",
-                code=exc.smtp_code,
-            ) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            self._discard(connection)
-            reason = (
-                exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-            )
-            raise TemporaryFailure(f"cannot reach the SMTP server {where}: {reason}") from None
-        with self._lock:
-            self.connections_opened += 1
-        return connection
-
-    @staticmethod
-    def _reset(connection: smtplib.SMTP) -> None:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            connection.rset()  # if this fails, the next command finds out whether the connection is good
-
-    @staticmethod
-    def _quit(connection: smtplib.SMTP) -> None:
-        try:
-            connection.quit()
-        except (smtplib.SMTPException, OSError):
-            SmtpTransport._discard(connection)
-
-    @staticmethod
-    def _discard(connection: smtplib.SMTP | None) -> None:
-        if connection is None:
+    def _start(self, channel: Channel, job: Job, run: Run) -> None:
+        if job.smtputf8 and not channel.smtputf8:
+            detail = "the address needs SMTPUTF8, which the server does not offer"
+            run.results.append(SendResult(job.message.subscriber_id, Outcome.permanent, detail=detail))
             return
-        with contextlib.suppress(OSError, socket.error):
-            connection.close()
+        job.mail = job.rcpt = None
+        job.sent_content = False
+        channel.jobs.append(job)
+        commands = envelope(job.message.envelope_from, job.message.email, smtputf8=job.smtputf8)
+        if channel.pipelining:
+            channel.out += commands
+            channel.expect(job, Stage.mail, Stage.rcpt, Stage.data)
+        else:
+            channel.out += commands[: commands.index(b"\r\n") + 2]
+            channel.expect(job, Stage.mail)
+
+    def _open(self) -> Channel:
+        connection = self._opener.open()
+        try:
+            channel = Channel(connection, self.timeout)
+            self._selector.register(channel.sock, selectors.EVENT_READ, channel)
+        except (OSError, ValueError) as exc:
+            discard(connection)
+            raise TransportError(f"cannot use the connection to {self.url}: {exc}") from None
+        self._channels.append(channel)
+        self.connections_opened += 1
+        return channel
+
+    # -- the wire ---------------------------------------------------------------------------------------
+
+    def _write_all(self) -> None:
+        for channel in list(self._channels):
+            if channel.out:
+                self._write(channel)
+
+    def _write(self, channel: Channel) -> None:
+        try:
+            while channel.out:
+                sent = channel.sock.send(channel.out)
+                del channel.out[:sent]
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            pass
+        except OSError as exc:
+            self._lost(channel, f"connection lost: {exc.strerror or exc}")
+            return
+        wants_write = bool(channel.out)
+        if wants_write != channel.writing:
+            channel.writing = wants_write
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if wants_write else 0)
+            self._selector.modify(channel.sock, events, channel)
+
+    def _poll(self, run: Run | None, until: float | None = None) -> None:
+        """Wait for replies (or room to write) and handle what arrived; close connections that stalled."""
+        now = time.monotonic()
+        waits = [c.deadline for c in self._channels if c.awaiting]
+        if until is not None:
+            waits.append(until)
+        timeout = max(0.0, min(waits) - now) if waits else 0.0
+        for key, events in self._selector.select(timeout):
+            channel: Channel = key.data
+            if events & selectors.EVENT_WRITE and channel in self._channels:
+                self._write(channel)
+            if events & selectors.EVENT_READ and channel in self._channels:
+                self._read(channel, run)
+        now = time.monotonic()
+        for channel in list(self._channels):
+            if channel.awaiting and now >= channel.deadline:
+                self._lost(channel, f"no reply from the server in {self.timeout:g} s", run)
+
+    def _read(self, channel: Channel, run: Run | None) -> None:
+        try:
+            while True:
+                data = channel.sock.recv(READ_SIZE)
+                if not data:
+                    self._lost(channel, "connection closed by the server", run)
+                    return
+                replies = channel.parser.feed(data)
+                for reply in replies:
+                    if not self._on_reply(channel, reply, run):
+                        return
+                if not channel.tls and len(data) < READ_SIZE:
+                    return  # a plain socket had all it held; TLS may hold decrypted bytes: read on
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except ProtocolError as exc:
+            self._lost(channel, f"the server does not speak SMTP: {exc}", run)
+        except OSError as exc:
+            self._lost(channel, f"connection lost: {exc.strerror or exc}", run)
+
+    # -- replies ----------------------------------------------------------------------------------------
+
+    def _on_reply(self, channel: Channel, reply: Reply, run: Run | None) -> bool:
+        """Act on one reply; False when the connection is gone."""
+        if not channel.awaiting:
+            self._lost(channel, f"the server said {reply} unasked", run)
+            return False
+        job, stage = channel.awaiting.popleft()
+        channel.deadline = time.monotonic() + self.timeout
+        if stage is Stage.quit:
+            self._drop(channel)
+            return False
+        if job is None:  # RSET, or the end of an aborted message: nothing to learn
+            return True
+        if reply.code == 421:  # "closing the channel": this message failed for now, the rest go again
+            channel.jobs.remove(job)
+            sid = job.message.subscriber_id
+            self._result(run, SendResult(sid, Outcome.temporary, detail=str(reply), code=421))
+            self._lost(channel, f"the server closed the connection: {reply}", run)
+            return False
+        if stage is Stage.mail:
+            job.mail = reply
+            if not channel.pipelining:
+                if reply.code == 250:
+                    channel.out += f"RCPT TO:<{job.message.email}>\r\n".encode()
+                    channel.expect(job, Stage.rcpt)
+                else:
+                    self._refused(channel, job, run)
+        elif stage is Stage.rcpt:
+            job.rcpt = reply
+            if not channel.pipelining:
+                if reply.code in (250, 251):
+                    channel.out += b"DATA\r\n"
+                    channel.expect(job, Stage.data)
+                else:
+                    self._refused(channel, job, run)
+        elif stage is Stage.data:
+            accepted = job.mail is not None and job.mail.code == 250
+            accepted = accepted and job.rcpt is not None and job.rcpt.code in (250, 251)
+            if accepted and reply.code == 354:
+                channel.out += job.data
+                job.sent_content = True
+                channel.expect(job, Stage.content)
+            else:
+                if reply.code == 354:  # a server that said go ahead regardless: end an empty message
+                    channel.out += b".\r\n"
+                    channel.expect(None, Stage.abort)
+                self._refused(channel, job, run, reply)
+        elif stage is Stage.content:
+            channel.jobs.remove(job)
+            self._result(run, self._delivered(job, reply))
+        return True
+
+    def _refused(self, channel: Channel, job: Job, run: Run | None, data: Reply | None = None) -> None:
+        """MAIL, RCPT or DATA refused: the result says which and why, and RSET clears the transaction."""
+        channel.jobs.remove(job)
+        channel.out += b"RSET\r\n"
+        channel.expect(None, Stage.rset)
+        sid = job.message.subscriber_id
+        if job.mail is None or job.mail.code != 250:  # the sender's problem, never the recipient's
+            code = job.mail.code if job.mail is not None else None
+            result = SendResult(sid, Outcome.temporary, detail=f"MAIL FROM refused: {job.mail}", code=code)
+        else:
+            reply = job.rcpt if job.rcpt is None or job.rcpt.code not in (250, 251) else data
+            assert reply is not None
+            result = SendResult(sid, outcome_for(reply.code), detail=str(reply), code=reply.code)
+        self._result(run, result)
+
+    @staticmethod
+    def _delivered(job: Job, reply: Reply) -> SendResult:
+        sid = job.message.subscriber_id
+        if outcome_for(reply.code) is not Outcome.accepted:
+            return SendResult(sid, outcome_for(reply.code), detail=str(reply), code=reply.code)
+        match = QUEUED_AS.search(reply.raw)
+        provider_id = match.group(1).decode("ascii") if match else reply.text[:255]
+        return SendResult(sid, Outcome.accepted, provider_id=provider_id, code=reply.code)
+
+    @staticmethod
+    def _result(run: Run | None, result: SendResult) -> None:
+        if run is not None:  # None while closing: no message is in flight then
+            run.results.append(result)
+
+    # -- losing a connection ----------------------------------------------------------------------------
+
+    def _lost(self, channel: Channel, reason: str, run: Run | None = None) -> None:
+        """The connection is unusable: close it; its messages go again first, or fail after two losses."""
+        self._drop(channel)
+        for job in reversed(channel.jobs):
+            job.lost += 1
+            if run is None:
+                continue
+            if job.lost >= TRIES_PER_MESSAGE:
+                result = SendResult(job.message.subscriber_id, Outcome.temporary, detail=reason)
+                run.results.append(result)
+            else:
+                run.again.appendleft(job)
+        channel.jobs.clear()
+
+    def _drop(self, channel: Channel) -> None:
+        if channel not in self._channels:
+            return
+        self._channels.remove(channel)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(channel.sock)
+        channel.awaiting.clear()
+        discard(channel.connection)
