@@ -10,11 +10,12 @@ per recipient.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -39,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.elements import TextClause
 
 from newsletter.driver_statement import DriverStatement
@@ -136,8 +138,8 @@ class PendingBatch:
     attempts: dict[int, int] = dataclasses.field(default_factory=dict)  # of rows that exist, to send again
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LedgerResult:
+@dataclasses.dataclass(slots=True)
+class LedgerResult:  # not frozen, for speed: see OutboundMessage
     """What the send loop learned about one delivery, ready to be written."""
 
     subscriber_id: int
@@ -154,7 +156,8 @@ class Ledger(EditionArchive):
         super().__init__(session_factory)
         self._engine: Engine = session_factory.kw["bind"]
         self._dialect = self._engine.dialect.name
-        self._statements: tuple[Any, DriverStatement] | None = None
+        self._statements: tuple[DriverStatement, DriverStatement] | None = None
+        self._held: PoolProxiedConnection | None = None
         self._pending: Any = None
 
     def has_deliveries(self, edition_id: int) -> bool:
@@ -330,12 +333,13 @@ class Ledger(EditionArchive):
         )
 
     def record(self, edition_id: int, results: Sequence[LedgerResult]) -> None:
-        """Write results in one transaction, with statements built once per Ledger.
+        """Write results in one transaction, with statements compiled once per Ledger.
 
         Results that share everything but the subscriber (a SendGrid request: one X-Message-Id for up to
         1,000 recipients) become one ``UPDATE … WHERE subscriber_id IN (…)``; the rest one executemany.
-        This runs every few results during a send, so it avoids the ORM session, and the executemany goes
-        through the driver with SQL compiled once (``DriverStatement``): ~70 µs for eight rows, not ~260.
+        This runs every few results during a send, so it skips the ORM and SQLAlchemy's per-execution
+        work: the statements go to the driver as compiled once (``DriverStatement``), over the connection
+        a send holds (``holding_connection``): ~50 µs for a group of eight rows on SQLite, not ~260.
         """
         if not results:
             return
@@ -345,35 +349,61 @@ class Ledger(EditionArchive):
             key = (r.status, r.provider_id[:255], r.error[:2000], r.next_attempt_at)
             groups.setdefault(key, []).append(r.subscriber_id)
         grouped, single = self._record_statements()
-        with self._engine.begin() as connection:
-            if len(groups) <= 4:
-                for (status, provider_id, error, next_at), ids in groups.items():
-                    values = {
-                        "status": status,
-                        "provider_id": provider_id,
-                        "last_error": error,
-                        "next_at": next_at,
-                        "updated_at": now,
-                        "e": edition_id,
-                    }
-                    connection.execute(grouped, {**values, "ids": ids_param(self._dialect, ids)})
-                return
-            single.execute_many(
-                connection,
-                [
-                    {
-                        "s": r.subscriber_id,
-                        "status": r.status,
-                        "provider_id": r.provider_id[:255],
-                        "last_error": r.error[:2000],
-                        "next_at": r.next_attempt_at,
-                    }
-                    for r in results
-                ],
-                {"e": edition_id, "updated_at": now},
-            )
+        shared: dict[str, object] = {"e": edition_id, "updated_at": now}
+        rows: list[dict[str, object]]
+        if len(groups) <= 4:
+            statement = grouped
+            rows = [
+                {
+                    "status": status,
+                    "provider_id": provider_id,
+                    "last_error": error,
+                    "next_at": next_at,
+                    "ids": ids_param(self._dialect, ids),
+                }
+                for (status, provider_id, error, next_at), ids in groups.items()
+            ]
+        else:
+            statement = single
+            rows = [
+                {
+                    "s": r.subscriber_id,
+                    "status": r.status,
+                    "provider_id": r.provider_id[:255],
+                    "last_error": r.error[:2000],
+                    "next_at": r.next_attempt_at,
+                }
+                for r in results
+            ]
+        connection = self._held or self._engine.raw_connection()
+        try:
+            statement.execute_many(connection, rows, shared)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            if connection is not self._held:
+                connection.close()  # back to the pool
 
-    def _record_statements(self) -> tuple[Any, DriverStatement]:
+    @contextlib.contextmanager
+    def holding_connection(self) -> Iterator[None]:
+        """Within the block, ``record`` writes over one connection instead of one from the pool each time.
+
+        A send writes a group of results every few milliseconds; checking a connection out of the pool and
+        back (with its reset) for each would cost more than the write. One thread only: the send's.
+        """
+        if self._held is not None:
+            yield
+            return
+        self._held = self._engine.raw_connection()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            held.close()
+
+    def _record_statements(self) -> tuple[DriverStatement, DriverStatement]:
         if self._statements is None:
             table = DELIVERIES
             values: dict[str, Any] = {
@@ -393,7 +423,8 @@ class Ledger(EditionArchive):
                 .where(table.c.edition_id == bindparam("e"), table.c.subscriber_id == bindparam("s"))
                 .values(**values)
             )
-            self._statements = (grouped, DriverStatement(single, self._engine.dialect))
+            dialect = self._engine.dialect
+            self._statements = (DriverStatement(grouped, dialect), DriverStatement(single, dialect))
         return self._statements
 
     def release(self, edition_id: int, subscriber_ids: Sequence[int], error: str) -> None:

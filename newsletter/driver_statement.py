@@ -6,7 +6,7 @@ about 250 µs for a group of eight result rows on SQLite, four times what the dr
 send loop writes such a group every few milliseconds, so here the statement is compiled by SQLAlchemy
 once, for the engine's dialect (so the SQL text and its parameter style are the dialect's own), each
 parameter's bind processor is looked up once (SQLite stores timestamps as text, enums by name), and the
-rows go to ``exec_driver_sql`` as the driver wants them.
+rows go to the DBAPI cursor's ``executemany`` as the driver wants them. The caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Dialect
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -34,7 +35,7 @@ class DriverStatement:
         ]
 
     def execute_many(
-        self, connection: Connection, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]
+        self, connection: PoolProxiedConnection, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]
     ) -> None:
         """One executemany: each of ``rows`` maps parameter names to values, ``shared`` holds the rest.
 
@@ -50,7 +51,11 @@ class DriverStatement:
             for index, name in per_row:
                 row[name] = self._process(index, values[name])
             params.append(tuple(row[name] for name in self._names) if self._positional else row)
-        connection.exec_driver_sql(self.sql, params)
+        cursor = connection.cursor()
+        try:
+            cursor.executemany(self.sql, params)
+        finally:
+            cursor.close()
 
     def _process(self, index: int, value: Any) -> Any:
         processor = self._processors[index]

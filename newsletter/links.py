@@ -51,8 +51,7 @@ class Links:
         return f"{self._base}/archive/{edition_key}"
 
     def _verp_signature(self, edition_id: int, subscriber_id: int) -> str:
-        message = f"verp\x1f{edition_id}\x1f{subscriber_id}".encode()
-        return self._verp_mac.digest(message).hex()[:10]
+        return self._verp_mac.digest(f"verp\x1f{edition_id}\x1f{subscriber_id}".encode())[:5].hex()
 
     def delivery_ref(self, edition_id: int, subscriber_id: int) -> str:
         """``e<edition>-s<subscriber>-<sig>``: names one delivery, signed so nobody can forge another's."""

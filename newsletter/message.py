@@ -19,9 +19,14 @@ CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HEADER_LINE = 998
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class OutboundMessage:
-    """One recipient of one edition: everything a transport or the personaliser needs to know."""
+    """One recipient of one edition: everything a transport or the personaliser needs to know.
+
+    Not frozen, like the other per-recipient records (SendResult, LedgerResult): a frozen dataclass sets
+    each field through ``object.__setattr__``, four times the cost, and a send makes millions of these.
+    Nothing changes one after it is made.
+    """
 
     subscriber_id: int
     email: str

@@ -78,17 +78,18 @@ def outbound_message(
     links: Links, domain: str, edition_key: str, edition_id: int, recipient: Recipient
 ) -> OutboundMessage:
     """Everything one recipient's copy of an edition needs: tokens, VERP sender, deterministic Message-ID."""
-    token = links.unsubscribe_token(recipient.id)
-    ref = links.delivery_ref(edition_id, recipient.id)
-    return OutboundMessage(
-        subscriber_id=recipient.id,
-        email=recipient.email,
-        name=recipient.name,
-        message_id=message_id(edition_key, edition_id, recipient.id, domain),
-        envelope_from=links.verp_for_ref(ref),
-        unsubscribe_url=links.unsubscribe_url(token),
-        unsubscribe_mailto=links.unsubscribe_mailto(token),
-        ref=ref,
+    sid = recipient.id
+    token = links.unsubscribe_token(sid)
+    ref = links.delivery_ref(edition_id, sid)
+    return OutboundMessage(  # positional: this runs once per recipient of every send
+        sid,
+        recipient.email,
+        recipient.name,
+        message_id(edition_key, edition_id, sid, domain),
+        links.verp_for_ref(ref),
+        links.unsubscribe_url(token),
+        links.unsubscribe_mailto(token),
+        ref,
     )
 
 
@@ -139,6 +140,11 @@ class Sender:
             edition.id, allowed, EditionStatus.sending, self._transport.name
         ):
             raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
+        with self._ledger.holding_connection():
+            return self._send(prepared, progress)
+
+    def _send(self, prepared: PreparedEdition, progress: ProgressCallback | None) -> SendSummary:
+        edition = prepared.edition
         summary = SendSummary(edition=edition.key, transport=self._transport.name)
         total = self._store.count_confirmed()
         started = time.perf_counter()

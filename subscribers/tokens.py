@@ -9,7 +9,7 @@ Unsubscribe tokens carry expiry 0: they must keep working in every edition ever 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import enum
 import hashlib
 import hmac
@@ -55,20 +55,25 @@ def _key(secret: str, purpose: Purpose) -> bytes:
     ).digest()
 
 
+URLSAFE = bytes.maketrans(b"+/", b"-_")
+B36_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+B36_PAIRS = [a + b for a in B36_DIGITS for b in B36_DIGITS]  # two digits per step: half the divisions
+
+
 def _signature(mac: Hmac256, list_id: str, subscriber_id: int, expires: int) -> str:
-    message = f"{list_id}\x1f{subscriber_id}\x1f{expires}".encode()
-    digest = mac.digest(message)[:SIGNATURE_BYTES]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    digest = mac.digest(f"{list_id}\x1f{subscriber_id}\x1f{expires}".encode())[:SIGNATURE_BYTES]
+    # base64url without padding; binascii directly: base64.urlsafe_b64encode wraps it in two Python calls
+    return binascii.b2a_base64(digest, newline=False).translate(URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _b36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
+    if number < 36:
+        return B36_DIGITS[number]
+    pairs = []
+    while number:
+        number, rest = divmod(number, 1296)
+        pairs.append(B36_PAIRS[rest])
+    return "".join(reversed(pairs)).lstrip("0")
 
 
 class TokenSigner:

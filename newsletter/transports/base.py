@@ -23,8 +23,8 @@ class Outcome(enum.StrEnum):
     permanent = "permanent"  # the receiver refused this recipient for good: a bounce
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SendResult:
+@dataclasses.dataclass(slots=True)
+class SendResult:  # not frozen, for speed: see OutboundMessage
     subscriber_id: int
     outcome: Outcome
     provider_id: str = ""

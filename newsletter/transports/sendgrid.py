@@ -60,6 +60,9 @@ KEYS = {
     ("html", "name"): "%nl_h_name%",
     ("html", "unsubscribe_url"): "%nl_h_unsub%",
 }
+TEXT_NAME, TEXT_UNSUBSCRIBE = KEYS["text", "name"], KEYS["text", "unsubscribe_url"]
+HTML_NAME, HTML_UNSUBSCRIBE = KEYS["html", "name"], KEYS["html", "unsubscribe_url"]
+HTML_SPECIAL = re.compile("[&<>\"']")
 PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
 REF = re.compile(r"^e(\d+)-s(\d+)-")
 
@@ -109,26 +112,33 @@ def _clean(value: str) -> str:
     return value.replace("%nl_", "% nl_")
 
 
+def _html(value: str) -> str:
+    return html.escape(value) if HTML_SPECIAL.search(value) else value  # the common case costs one search
+
+
 def personalization(message: OutboundMessage) -> dict[str, Any]:
     name = _clean(message.name or NAME_FALLBACK)
     url = _clean(message.unsubscribe_url)
-    to = {"email": message.email, **({"name": message.name} if message.name else {})}
-    custom_args = {"nl_ref": message.ref}
-    match = REF.match(message.ref)
-    if match:
-        custom_args.update(nl_edition=match.group(1), nl_subscriber=match.group(2))
+    ref = message.ref
+    to = {"email": message.email, "name": message.name} if message.name else {"email": message.email}
+    match = REF.match(ref)
+    custom_args = (
+        {"nl_ref": ref, "nl_edition": match.group(1), "nl_subscriber": match.group(2)}
+        if match
+        else {"nl_ref": ref}
+    )
     return {
         "to": [to],
         "substitutions": {
-            KEYS["text", "name"]: name,
-            KEYS["text", "unsubscribe_url"]: url,
-            KEYS["html", "name"]: html.escape(name),
-            KEYS["html", "unsubscribe_url"]: html.escape(url),
+            TEXT_NAME: name,
+            TEXT_UNSUBSCRIBE: url,
+            HTML_NAME: _html(name),
+            HTML_UNSUBSCRIBE: _html(url),
         },
         "headers": {
             "List-Unsubscribe": f"<{message.unsubscribe_url}>, <{message.unsubscribe_mailto}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "X-Newsletter-Ref": message.ref,
+            "X-Newsletter-Ref": ref,
         },
         "custom_args": custom_args,
     }
