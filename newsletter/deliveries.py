@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -64,6 +64,8 @@ class DeliveryStatus(enum.StrEnum):
 
 
 FINAL_STATUSES = tuple(s for s in DeliveryStatus if s.is_final)
+FINAL_VALUES = frozenset(s.value for s in FINAL_STATUSES)  # as a raw row holds them
+DEFERRED = DeliveryStatus.deferred.value
 
 
 class Delivery(Base):
@@ -158,7 +160,7 @@ class Ledger(EditionArchive):
         self._dialect = self._engine.dialect.name
         self._statements: tuple[DriverStatement, DriverStatement] | None = None
         self._held: PoolProxiedConnection | None = None
-        self._pending: Any = None
+        self._pending: tuple[DriverStatement, Callable[[Any], Any] | None] | None = None
 
     def has_deliveries(self, edition_id: int) -> bool:
         with self._sessions() as session:
@@ -184,24 +186,30 @@ class Ledger(EditionArchive):
         settled, deferrals not yet due wait, and everything else is sent now (no row yet, ``sending`` left
         by a crash, a due deferral), with the attempts it already had.
         """
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                self._pending_query(), {"e": edition_id, "after": after_id, "n": limit}
-            ).all()
+        query, to_datetime = self._pending_query()
+        with self._connection() as connection:
+            rows = query.fetch_all(connection, {"e": edition_id, "after": after_id, "n": limit})
+            connection.rollback()  # end the read's transaction (PostgreSQL opens one for a SELECT)
         batch = PendingBatch(last_id=rows[-1][0] if rows else after_id, read=len(rows))
-        for sid, email, name, status, attempts, next_at in rows:
+        to_send, attempts = batch.to_send, batch.attempts
+        for sid, email, name, status, tries, next_at in rows:
             if status is None:
-                batch.to_send.append(Recipient(sid, email, name))
-            elif DeliveryStatus(status).is_final:
+                to_send.append(Recipient(sid, email, name))
+            elif status in FINAL_VALUES:
                 batch.settled += 1
-            elif status == DeliveryStatus.deferred and next_at is not None and aware(next_at) > now:
+            elif (
+                status == DEFERRED
+                and next_at is not None
+                and aware(to_datetime(next_at) if to_datetime else next_at) > now
+            ):
                 batch.waiting += 1
             else:
-                batch.to_send.append(Recipient(sid, email, name))
-                batch.attempts[sid] = attempts
+                to_send.append(Recipient(sid, email, name))
+                attempts[sid] = tries
         return batch
 
-    def _pending_query(self) -> Any:
+    def _pending_query(self) -> tuple[DriverStatement, Callable[[Any], Any] | None]:
+        """The page query, compiled once; rows come back raw (a page is thousands of rows, read often)."""
         if self._pending is None:
             subscribers = Subscriber.__table__
             joined = subscribers.outerjoin(
@@ -209,7 +217,7 @@ class Ledger(EditionArchive):
                 (DELIVERIES.c.subscriber_id == subscribers.c.id)
                 & (DELIVERIES.c.edition_id == bindparam("e")),
             )
-            self._pending = (
+            query = (
                 select(
                     subscribers.c.id,
                     subscribers.c.email,
@@ -226,7 +234,24 @@ class Ledger(EditionArchive):
                 .order_by(subscribers.c.id)
                 .limit(bindparam("n"))
             )
+            dialect = self._engine.dialect
+            # SQLite keeps timestamps as text: the column type's own processor reads them back
+            column_type = DELIVERIES.c.next_attempt_at.type.dialect_impl(dialect)
+            to_datetime = column_type.result_processor(dialect, None)
+            self._pending = (DriverStatement(query, dialect), to_datetime)
         return self._pending
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[PoolProxiedConnection]:
+        """The connection a send holds, or one from the pool for this call."""
+        if self._held is not None:
+            yield self._held
+            return
+        connection = self._engine.raw_connection()
+        try:
+            yield connection
+        finally:
+            connection.close()
 
     def begin_attempts(
         self, edition_id: int, rows: Iterable[tuple[int, str]], known: Mapping[int, int] | None = None
@@ -375,16 +400,13 @@ class Ledger(EditionArchive):
                 }
                 for r in results
             ]
-        connection = self._held or self._engine.raw_connection()
-        try:
-            statement.execute_many(connection, rows, shared)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            if connection is not self._held:
-                connection.close()  # back to the pool
+        with self._connection() as connection:
+            try:
+                statement.execute_many(connection, rows, shared)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
 
     @contextlib.contextmanager
     def holding_connection(self) -> Iterator[None]:

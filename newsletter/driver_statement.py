@@ -30,8 +30,10 @@ class DriverStatement:
         names = list(compiled.positiontup or ()) if compiled.positional else list(binds)
         self._names = names
         self._indexed = list(enumerate(names))
+        # values written into the statement itself (``status == 'confirmed'``, an OFFSET of 0)
+        self._fixed = {name: binds[name].effective_value for name in names if not binds[name].required}
         self._processors: list[Callable[[Any], Any] | None] = [
-            binds[name].type.bind_processor(dialect) for name in names
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         ]
 
     def execute_many(
@@ -43,8 +45,10 @@ class DriverStatement:
         """
         if not rows:
             return
-        fixed = {name: self._process(index, shared[name]) for index, name in self._indexed if name in shared}
-        per_row = [(index, name) for index, name in self._indexed if name not in shared]
+        in_rows = rows[0].keys()
+        shared = {**self._fixed, **shared}
+        fixed = {name: self._process(i, shared[name]) for i, name in self._indexed if name not in in_rows}
+        per_row = [(index, name) for index, name in self._indexed if name in in_rows]
         params: list[Any] = []
         for values in rows:
             row = dict(fixed)
@@ -54,6 +58,17 @@ class DriverStatement:
         cursor = connection.cursor()
         try:
             cursor.executemany(self.sql, params)
+        finally:
+            cursor.close()
+
+    def fetch_all(self, connection: PoolProxiedConnection, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a SELECT as the driver returns them (no result processing: the caller converts)."""
+        params = {**self._fixed, **params}
+        values = {name: self._process(index, params[name]) for index, name in self._indexed}
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, tuple(values[n] for n in self._names) if self._positional else values)
+            return list(cursor.fetchall())
         finally:
             cursor.close()
 

@@ -234,7 +234,8 @@ class Sender:
     ) -> None:
         """Send to these recipients; ``known``: the attempts of those with a delivery row, if just read."""
         edition = prepared.edition
-        remaining = [self.outbound(edition.key, edition.id, r) for r in recipients]
+        key, edition_id, links, domain = edition.key, edition.id, self._links, self._domain
+        remaining = [outbound_message(links, domain, key, edition_id, r) for r in recipients]
         failures = 0
         while remaining and not self._halt:
             attempts = self._ledger.begin_attempts(

@@ -6,11 +6,11 @@ its settings (base64 SubjectPublicKeyInfo). A post is refused as a whole, before
 when it is unsigned, does not verify, carries a timestamp outside ``webhook_max_age_seconds`` (a
 captured post cannot be replayed later), or is not a JSON list of event objects.
 
-Events come home through the custom args our SendGrid transport attaches (``edition_id`` and
-``subscriber_id`` as strings, and the signed ``ref`` ``e<edition>-s<subscriber>-<sig>``; the transport's
-``nl_edition``/``nl_subscriber``/``nl_ref`` spelling is read too); SendGrid copies them into every
-event. Without them the recipient address is looked up: the post is signed by
-SendGrid, so the address is SendGrid's word about a message we sent.
+Events come home through the custom args our SendGrid transport attaches: ``nl_ref``, the signed
+``e<edition>-s<subscriber>-<sig>``, whose signature is checked here (``ref`` is read too, and the plain
+``edition_id``/``subscriber_id`` or ``nl_edition``/``nl_subscriber`` of other senders and earlier
+versions); SendGrid copies them into every event. Without them the recipient address is looked up:
+the post is signed by SendGrid, so the address is SendGrid's word about a message we sent.
 """
 
 from __future__ import annotations

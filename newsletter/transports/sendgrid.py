@@ -64,7 +64,6 @@ TEXT_NAME, TEXT_UNSUBSCRIBE = KEYS["text", "name"], KEYS["text", "unsubscribe_ur
 HTML_NAME, HTML_UNSUBSCRIBE = KEYS["html", "name"], KEYS["html", "unsubscribe_url"]
 HTML_SPECIAL = re.compile("[&<>\"']")
 PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
-REF = re.compile(r"^e(\d+)-s(\d+)-")
 
 
 def _chunks(messages: Iterable[OutboundMessage], size: int) -> Iterator[list[OutboundMessage]]:
@@ -121,12 +120,6 @@ def personalization(message: OutboundMessage) -> dict[str, Any]:
     url = _clean(message.unsubscribe_url)
     ref = message.ref
     to = {"email": message.email, "name": message.name} if message.name else {"email": message.email}
-    match = REF.match(ref)
-    custom_args = (
-        {"nl_ref": ref, "nl_edition": match.group(1), "nl_subscriber": match.group(2)}
-        if match
-        else {"nl_ref": ref}
-    )
     return {
         "to": [to],
         "substitutions": {
@@ -140,7 +133,7 @@ def personalization(message: OutboundMessage) -> dict[str, Any]:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "X-Newsletter-Ref": ref,
         },
-        "custom_args": custom_args,
+        "custom_args": {"nl_ref": ref},  # signed; the event webhook maps events back by it
     }
 
 
@@ -277,10 +270,8 @@ class SendGridTransport:
                 reason = getattr(exc, "reason", None) or exc
                 raise TemporaryFailure(f"cannot reach SendGrid at {self._host}: {reason}") from None
             provider_id = str(response.headers.get("X-Message-Id", "") or "")
-            return [
-                SendResult(m.subscriber_id, Outcome.accepted, provider_id, code=response.status_code)
-                for m in batch
-            ]
+            code = response.status_code
+            return [SendResult(m.subscriber_id, Outcome.accepted, provider_id, "", code) for m in batch]
 
     def _wait_for_reset(self, exc: http_errors.HTTPError, attempt: int) -> None:
         """Sleep until X-RateLimit-Reset (epoch seconds), or back off when the header is missing."""
