@@ -11,31 +11,19 @@ overlapping cron runs never send the same edition twice.
 
 from __future__ import annotations
 
-import email.utils
 import json
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from newsletter.config import Settings
 from newsletter.database import open_database
 from newsletter.deliveries import Ledger
-from newsletter.edition import PreparedEdition, message_template
+from newsletter.edition import stored_edition
 from newsletter.editions import Edition, EditionStatus
 from newsletter.errors import SendRefused
 from newsletter.links import Links
 from subscribers.models import utcnow
-
-
-def stored_edition(edition: Edition, settings: Settings) -> PreparedEdition:
-    """The MessageTemplate of an edition from its stored HTML and text: nothing is rendered again."""
-    try:
-        name = str(json.loads(edition.digest_json).get("newsletter", "")) or settings.effective_list_id
-    except (ValueError, AttributeError):
-        name = settings.effective_list_id
-    date = email.utils.format_datetime(utcnow()) if edition.started_at is None else None
-    return PreparedEdition(edition, message_template(edition, name, settings, date))
 
 
 def _edition(ledger: Ledger, key: str) -> Edition:
@@ -100,7 +88,7 @@ def run_due_command(
 ) -> None:
     """Send every scheduled edition whose time has come (run it from cron, e.g. every minute)."""
     from newsletter.cli import settings_of
-    from newsletter.cli_send import EXIT_STOPPED, build_sender, report_stopped, run_send
+    from newsletter.cli_send import EXIT_STOPPED, report_stopped, run_send
 
     settings = settings_of(ctx)
     links = Links(settings)
@@ -116,10 +104,8 @@ def run_due_command(
             ):
                 continue  # another run claimed it first
             edition_settings = settings.replace(transport=edition.transport or settings.transport)
-            sender = build_sender(edition_settings, database, links)
-            summary = run_send(
-                sender, stored_edition(edition, edition_settings), database.store.count_confirmed(), as_json
-            )
+            prepared = stored_edition(edition, edition_settings)
+            summary = run_send(edition_settings, database, links, prepared, as_json)
             typer.echo(
                 json.dumps(summary.as_dict())
                 if as_json

@@ -26,27 +26,14 @@ from newsletter.digest import load_digest
 from newsletter.edition import PreparedEdition, edition_key, prepare_edition
 from newsletter.editions import EditionStatus
 from newsletter.errors import SendRefused, TransportError
-from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.links import Links
 from newsletter.render import Renderer
-from newsletter.sending import Sender, SendSummary
-from newsletter.transports import open_transport
+from newsletter.send_workers import build_sender, send_edition
+from newsletter.sending import SendSummary
 from subscribers.validation import normalise_email
 
 EXIT_STOPPED = 3
 """Exit status of a send that stopped before the end (paused, threshold, cancelled): scripts can tell."""
-
-
-def build_sender(settings: Settings, database: Database, links: Links) -> Sender:
-    """The transport is opened here, only once a send is certain: no folder, no connection before."""
-    return Sender(
-        settings=settings,
-        store=database.store,
-        ledger=database.ledger,
-        transport=open_transport(settings),
-        links=links,
-        on_permanent=send_time_feedback(FeedbackPolicy(database.sessions, settings)),
-    )
 
 
 def parse_at(value: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -61,9 +48,12 @@ def parse_at(value: str, now: dt.datetime | None = None) -> dt.datetime:
     return at
 
 
-def run_send(sender: Sender, prepared: PreparedEdition, total: int, as_json: bool) -> SendSummary:
-    """The send with a progress bar on stderr (transient with --json); closes the transport after."""
+def run_send(
+    settings: Settings, database: Database, links: Links, prepared: PreparedEdition, as_json: bool
+) -> SendSummary:
+    """The send with a progress bar on stderr (transient with --json); the transports are closed after."""
     err = Console(stderr=True, highlight=False)
+    total = database.store.count_confirmed()
     with Progress(
         TextColumn("sending"),
         BarColumn(),
@@ -79,10 +69,7 @@ def run_send(sender: Sender, prepared: PreparedEdition, total: int, as_json: boo
             elapsed = bar.tasks[0].elapsed or 0.0
             bar.update(task, completed=done, total=of, rate=done / elapsed if elapsed else 0.0)
 
-        try:
-            return sender.send(prepared, progress)
-        finally:
-            sender.close()
+        return send_edition(settings, database, links, prepared, progress)
 
 
 def report_stopped(summary: SendSummary, resume_hint: str) -> None:
@@ -186,9 +173,8 @@ def send_command(
             if not sys.stdin.isatty():
                 raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
             typer.confirm("Send now?", abort=True)
-        sender = build_sender(settings, database, links)
         try:
-            result = run_send(sender, prepared, total, as_json)
+            result = run_send(settings, database, links, prepared, as_json)
         except TransportError as exc:  # the Sender paused the edition; say so and how to go on
             raise TransportError(
                 f"{exc}. The send is paused and nothing is lost: fix the cause, then run "

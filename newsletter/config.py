@@ -143,6 +143,13 @@ class Settings:
     error_window: int = dataclasses.field(
         default=200, metadata={"help": "how many recent results error_threshold looks at"}
     )
+    send_workers: int = dataclasses.field(
+        default=1,
+        metadata={
+            "help": "processes sending one edition side by side, each its share of the list (for large "
+            "lists on several cores)"
+        },
+    )
     sendgrid_concurrency: int = dataclasses.field(
         default=2, metadata={"help": "SendGrid requests (of up to 1,000 recipients) in flight at once"}
     )
@@ -159,6 +166,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        if self.send_workers < 1:
+            raise ConfigError("send_workers must be at least 1")
         if "@" not in self.from_address:
             raise ConfigError(f"from_address {self.from_address!r} has no email address in it")
 

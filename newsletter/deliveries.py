@@ -128,6 +128,17 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """The part of the list one sending process handles: subscriber ids with ``id % count == index``."""
+
+    index: int = 0
+    count: int = 1
+
+
+WHOLE_LIST = Shard()
+
+
 @dataclasses.dataclass(slots=True)
 class PendingBatch:
     """One page of the confirmed list as the ledger sees it for one edition."""
@@ -179,7 +190,9 @@ class Ledger(EditionArchive):
         with self._sessions() as session:
             return set(session.scalars(query))
 
-    def pending_batch(self, edition_id: int, after_id: int, limit: int, now: dt.datetime) -> PendingBatch:
+    def pending_batch(
+        self, edition_id: int, after_id: int, limit: int, now: dt.datetime, shard: Shard = WHOLE_LIST
+    ) -> PendingBatch:
         """The next ``limit`` confirmed subscribers after ``after_id``, sorted by what this edition owes them.
 
         One keyset query joins each subscriber to their delivery of the edition (if any): final rows are
@@ -188,7 +201,8 @@ class Ledger(EditionArchive):
         """
         query, to_datetime = self._pending_query()
         with self._connection() as connection:
-            rows = query.fetch_all(connection, {"e": edition_id, "after": after_id, "n": limit})
+            params = {"e": edition_id, "after": after_id, "n": limit}
+            rows = query.fetch_all(connection, {**params, "shards": shard.count, "shard": shard.index})
             connection.rollback()  # end the read's transaction (PostgreSQL opens one for a SELECT)
         batch = PendingBatch(last_id=rows[-1][0] if rows else after_id, read=len(rows))
         to_send, attempts = batch.to_send, batch.attempts
@@ -230,6 +244,7 @@ class Ledger(EditionArchive):
                 .where(
                     subscribers.c.status == SubscriberStatus.confirmed,
                     subscribers.c.id > bindparam("after"),
+                    subscribers.c.id % bindparam("shards") == bindparam("shard"),
                 )
                 .order_by(subscribers.c.id)
                 .limit(bindparam("n"))
@@ -472,8 +487,8 @@ class Ledger(EditionArchive):
                     ),
                 )
 
-    def _retry_query(self, edition_id: int) -> Any:
-        return (
+    def _retry_query(self, edition_id: int, shard: Shard) -> Any:
+        query = (
             select(Subscriber.id, Subscriber.email, Subscriber.name, Delivery.next_attempt_at)
             .join(Delivery, Delivery.subscriber_id == Subscriber.id)
             .where(
@@ -482,13 +497,16 @@ class Ledger(EditionArchive):
                 Delivery.status.in_((DeliveryStatus.deferred, DeliveryStatus.sending)),
             )
         )
+        if shard.count > 1:
+            query = query.where(Subscriber.id % shard.count == shard.index)
+        return query
 
     def due_retries(
-        self, edition_id: int, now: dt.datetime, limit: int, after_id: int = 0
+        self, edition_id: int, now: dt.datetime, limit: int, after_id: int = 0, shard: Shard = WHOLE_LIST
     ) -> list[tuple[int, str, str]]:
         """(id, email, name) of still-confirmed subscribers whose deferred delivery is due, by id."""
         query = (
-            self._retry_query(edition_id)
+            self._retry_query(edition_id, shard)
             .where(
                 Subscriber.id > after_id,
                 (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
@@ -499,9 +517,10 @@ class Ledger(EditionArchive):
         with self._sessions() as session:
             return [(row.id, row.email, row.name) for row in session.execute(query)]
 
-    def next_retry_at(self, edition_id: int) -> dt.datetime | None:
+    def next_retry_at(self, edition_id: int, shard: Shard = WHOLE_LIST) -> dt.datetime | None:
         """When the earliest still-pending deferral of a confirmed subscriber is due; None: nothing left."""
-        query = self._retry_query(edition_id).order_by(Delivery.next_attempt_at.asc().nulls_first()).limit(1)
+        query = self._retry_query(edition_id, shard)
+        query = query.order_by(Delivery.next_attempt_at.asc().nulls_first()).limit(1)
         with self._sessions() as session:
             row = session.execute(query).first()
         if row is None:

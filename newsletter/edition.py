@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import hashlib
+import json
 import re
 
 from newsletter.config import Settings
@@ -21,6 +22,7 @@ from newsletter.errors import SendRefused
 from newsletter.message import encode_text, format_address, single_line
 from newsletter.personalise import MessageTemplate
 from newsletter.render import RenderedEdition, Renderer
+from subscribers.models import utcnow
 
 
 def edition_key(digest: Digest) -> str:
@@ -96,3 +98,13 @@ def prepare_edition(
         content_hash=digest_hash,
     )
     return PreparedEdition(edition, message_template(edition, digest.newsletter, settings))
+
+
+def stored_edition(edition: Edition, settings: Settings) -> PreparedEdition:
+    """The MessageTemplate of an edition from its stored HTML and text: nothing is rendered again."""
+    try:
+        name = str(json.loads(edition.digest_json).get("newsletter", "")) or settings.effective_list_id
+    except (ValueError, AttributeError):
+        name = settings.effective_list_id
+    date = email.utils.format_datetime(utcnow()) if edition.started_at is None else None
+    return PreparedEdition(edition, message_template(edition, name, settings, date))

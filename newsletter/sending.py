@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from newsletter.config import Settings
-from newsletter.deliveries import DeliveryStatus, Ledger, LedgerResult
+from newsletter.deliveries import WHOLE_LIST, DeliveryStatus, Ledger, LedgerResult, Shard
 from newsletter.edition import PreparedEdition
 from newsletter.editions import EditionStatus
 from newsletter.errors import SendRefused, TemporaryFailure, TransportError
@@ -106,6 +106,7 @@ class Sender:
         links: Links,
         on_permanent: PermanentCallback | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        shard: Shard = WHOLE_LIST,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -124,6 +125,7 @@ class Sender:
             transport, "batch_hint", 0
         )  # SendGrid: enough for its parallel 1,000-recipient requests
         self._read_size = max(settings.batch_size, hint if isinstance(hint, int) else 0)
+        self._shard = shard
         self._halt = ""
         self._checked = 0.0
 
@@ -132,8 +134,14 @@ class Sender:
 
     # -- the send -------------------------------------------------------------------------------------
 
-    def send(self, prepared: PreparedEdition, progress: ProgressCallback | None = None) -> SendSummary:
-        """Send (or resume) the edition until every delivery is final, or the send is stopped."""
+    def send(
+        self, prepared: PreparedEdition, progress: ProgressCallback | None = None, *, finish: bool = True
+    ) -> SendSummary:
+        """Send (or resume) the edition until every delivery is final, or the send is stopped.
+
+        ``finish=False`` (one of several processes, each sending its shard): the edition is not marked
+        sent at the end, since the other shards may still be going; it is still paused when this one stops.
+        """
         edition = prepared.edition
         allowed = (EditionStatus.draft, EditionStatus.sending, EditionStatus.paused, EditionStatus.sent)
         if not self._ledger.transition_edition(
@@ -141,16 +149,18 @@ class Sender:
         ):
             raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
         with self._ledger.holding_connection():
-            return self._send(prepared, progress)
+            return self._send(prepared, progress, finish)
 
-    def _send(self, prepared: PreparedEdition, progress: ProgressCallback | None) -> SendSummary:
+    def _send(
+        self, prepared: PreparedEdition, progress: ProgressCallback | None, finish: bool
+    ) -> SendSummary:
         edition = prepared.edition
         summary = SendSummary(edition=edition.key, transport=self._transport.name)
         total = self._store.count_confirmed()
         started = time.perf_counter()
         done = after = 0
         while not self._stopped(edition.id):
-            batch = self._ledger.pending_batch(edition.id, after, self._read_size, utcnow())
+            batch = self._ledger.pending_batch(edition.id, after, self._read_size, utcnow(), self._shard)
             if not batch.read:
                 break
             after = batch.last_id
@@ -163,7 +173,7 @@ class Sender:
         if not self._halt:
             self._retry_pass(prepared, summary)
         summary.seconds = time.perf_counter() - started
-        self._finish(edition.id, summary)
+        self._finish(edition.id, summary, finish)
         return summary
 
     def _retry_pass(self, prepared: PreparedEdition, summary: SendSummary) -> None:
@@ -171,12 +181,12 @@ class Sender:
         while not self._stopped(edition_id):
             after = 0
             now = utcnow()
-            while rows := self._ledger.due_retries(edition_id, now, self._read_size, after):
+            while rows := self._ledger.due_retries(edition_id, now, self._read_size, after, self._shard):
                 after = rows[-1][0]
                 self._deliver(prepared, [Recipient(*row) for row in rows], summary)
                 if self._stopped(edition_id):
                     return
-            next_at = self._ledger.next_retry_at(edition_id)
+            next_at = self._ledger.next_retry_at(edition_id, self._shard)
             if next_at is None:
                 return
             self._wait_until(edition_id, next_at)
@@ -189,11 +199,12 @@ class Sender:
                 return
             self._sleep(min(left, MAX_WAIT_SLICE))
 
-    def _finish(self, edition_id: int, summary: SendSummary) -> None:
+    def _finish(self, edition_id: int, summary: SendSummary, finish: bool = True) -> None:
         counts = self._ledger.counts(edition_id)
         summary.deferred = counts[DeliveryStatus.deferred] + counts[DeliveryStatus.sending]
         if not self._halt:
-            self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.sent)
+            if finish:
+                self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.sent)
         elif self._halt != "cancelled":
             self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
         summary.stopped = self._halt
