@@ -8,7 +8,7 @@ no ledger. Against it, in the same run:
 - transport: SmtpTransport with N connections, each message personalised (slots filled) on the way;
 - send loop: the same, plus keyset reads and ledger writes on SQLite (Sender.send), the real command's path.
 
-    python bench/bench_smtp.py [--messages 3000] [--concurrency 4] [--rounds 3] [--full]
+    python bench/bench_smtp.py [--messages 3000] [--concurrency 4] [--rounds 5] [--full]
 
 By default the sample edition cut to one section (~19 KB messages); ``--full`` sends the whole sample.
 """
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--full", action="store_true", help="the whole sample edition, not one section")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings, prepared, sender = prepare(Path(tmp), args.messages, args.full)

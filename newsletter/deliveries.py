@@ -4,8 +4,9 @@ One ``deliveries`` row per edition x subscriber (unique), written before the tra
 ``sending``) and after it (the result). That row is the truth a resumed send reads: final rows
 (accepted, failed, bounced) are never sent again; ``sending`` rows are the ones that were in flight when
 a process died, and ``deferred`` rows met a temporary failure: both are sent again, with the same
-Message-ID. Writes go through SQLAlchemy Core in executemany batches: one round trip per batch, not
-per recipient.
+Message-ID. Every statement covers a batch: one round trip per batch, not per recipient. The two a
+send runs most often (the page read, the result writes) are compiled once and go straight to the driver
+(``DriverStatement``) over the one connection a send holds; the rest go through SQLAlchemy Core.
 """
 
 from __future__ import annotations

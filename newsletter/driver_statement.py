@@ -61,14 +61,14 @@ class DriverStatement:
         finally:
             cursor.close()
 
-    def fetch_all(self, connection: PoolProxiedConnection, params: Mapping[str, Any]) -> list[Any]:
+    def fetch_all(self, connection: PoolProxiedConnection, params: Mapping[str, Any]) -> Sequence[Any]:
         """The rows of a SELECT as the driver returns them (no result processing: the caller converts)."""
         params = {**self._fixed, **params}
         values = {name: self._process(index, params[name]) for index, name in self._indexed}
         cursor = connection.cursor()
         try:
             cursor.execute(self.sql, tuple(values[n] for n in self._names) if self._positional else values)
-            return list(cursor.fetchall())
+            return cursor.fetchall()
         finally:
             cursor.close()
 
