@@ -1,4 +1,4 @@
-"""A Core statement compiled once and executed through the driver: the send loop's hottest writes.
+"""A Core statement compiled once and run through the driver: the send loop's hottest statements.
 
 SQLAlchemy's ``Connection.execute(statement, rows)`` re-derives, for every execution and every row, what
 is the same each time (parameter processing set-up, the compiled-cache lookup, the execution context):
