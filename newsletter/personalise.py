@@ -166,6 +166,8 @@ class MessageTemplate:
             ).encode()
         )
         text_segments, html_segments = self._segments[stuffed]
+        # The edition's own header and MIME lines need no stuffing: each starts with a field name, a
+        # boundary or folding whitespace, never a ".".
         out = [self._head_start, stuff(per_recipient), self._head_end, self._text_head]
         for segment in text_segments:
             out.append(text_values[segment] if isinstance(segment, str) else segment)
