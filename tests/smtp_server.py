@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import random
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any, Self
@@ -144,10 +145,11 @@ class _LoopServer:
         self._protocols: list[asyncio.Protocol] = []
         self.host = "127.0.0.1"
         self.port = 0
+        self.implicit_tls: ssl.SSLContext | None = None  # TLS from the first byte (smtps://)
 
     @property
     def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
 
     def _make_protocol(self) -> asyncio.Protocol:
         raise NotImplementedError
@@ -161,7 +163,9 @@ class _LoopServer:
         self._thread.start()
 
         async def serve() -> asyncio.base_events.Server:
-            return await self._loop.create_server(self._protocol, self.host, 0, backlog=self.backlog)
+            return await self._loop.create_server(
+                self._protocol, self.host, 0, backlog=self.backlog, ssl=self.implicit_tls
+            )
 
         self._server = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=10)
         self.port = self._server.sockets[0].getsockname()[1]
@@ -200,9 +204,15 @@ class SmtpServer(_LoopServer):
     cancel_tasks_on_stop = True  # aiosmtpd keeps a task per session
 
     def __init__(
-        self, faults: Faults | None = None, *, keep_content: bool = True, **smtp_options: Any
+        self,
+        faults: Faults | None = None,
+        *,
+        keep_content: bool = True,
+        implicit_tls: ssl.SSLContext | None = None,
+        **smtp_options: Any,
     ) -> None:
         super().__init__()
+        self.implicit_tls = implicit_tls
         self.handler = FaultyHandler(faults or Faults(), keep_content)
         self._options = smtp_options
 

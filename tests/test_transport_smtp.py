@@ -230,6 +230,42 @@ def test_starttls_is_used_when_asked_and_the_certificate_is_checked(tmp_path: Pa
     assert [m.rcpt_tos for m in server.messages] == [("reader2@example.net",)]
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-command-at-a-time", "pipelining"])
+def test_many_messages_over_tls_connections_arrive_whole(tmp_path: Path, pipelining: bool) -> None:
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    faults = Faults(pipelining=pipelining)
+    with SmtpServer(faults, tls_context=server_tls, require_starttls=True) as server:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        transport = SmtpTransport(server.url + "?starttls=1", concurrency=2, tls_context=trusting)
+        results = transport.send(template(), [outbound(i) for i in range(60)])
+        transport.close()
+    assert all(r.outcome is Outcome.accepted for r in results) and len(results) == 60
+    assert sorted(server.received) == sorted(f"<k.e1.s{i}@example.org>" for i in range(60))
+    assert transport.connections_opened == 2
+    for message in server.messages:  # every byte through TLS, dot-stuffing undone by the server
+        parsed = email.message_from_bytes(message.content, policy=email.policy.default)
+        assert parsed.get_body(("plain",)).get_content().startswith("Hello Reader")  # type: ignore[union-attr]
+
+
+def test_smtps_is_tls_from_the_first_byte(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    with SmtpServer(Faults(pipelining=True), implicit_tls=server_tls) as server:
+        assert server.url.startswith("smtps://")
+        trusting = ssl.create_default_context(cafile=str(cert))
+        transport = SmtpTransport(server.url, concurrency=2, tls_context=trusting)
+        results = transport.send(template(), [outbound(i) for i in range(20)])
+        transport.close()
+        untrusting = SmtpTransport(server.url, concurrency=1, timeout=5)
+        with pytest.raises(PermanentFailure, match=r"TLS with smtps://127\.0\.0\.1"):
+            untrusting.send(template(), [outbound(99)])
+        untrusting.close()
+    assert all(r.outcome is Outcome.accepted for r in results) and len(server.received) == 20
+
+
 def test_a_message_that_cannot_be_built_fails_alone() -> None:
     with SmtpServer() as server:
         transport = SmtpTransport(server.url, concurrency=2)
