@@ -31,7 +31,13 @@ from newsletter.editions import EditionStatus
 from newsletter.errors import SendRefused, TransportError
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.links import Links
-from newsletter.sending import ProgressCallback, Sender, SendSummary
+from newsletter.sending import (
+    ProgressCallback,
+    Sender,
+    SendSummary,
+    claim_edition,
+    report_ledger_state,
+)
 from newsletter.transports import open_transport
 
 PARENT_CHECK_SECONDS = 0.5
@@ -73,9 +79,7 @@ def _send_in_parallel(
     settings: Settings, database: Database, prepared: PreparedEdition, progress: ProgressCallback | None
 ) -> SendSummary:
     edition, ledger, count = prepared.edition, database.ledger, settings.send_workers
-    allowed = (EditionStatus.draft, EditionStatus.sending, EditionStatus.paused, EditionStatus.sent)
-    if not ledger.transition_edition(edition.id, allowed, EditionStatus.sending, settings.transport):
-        raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
+    claim_edition(ledger, edition, settings.transport)
     total = database.store.count_confirmed()
     shard_settings = settings.replace(send_rate=settings.send_rate / count)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
@@ -139,9 +143,7 @@ def _finish(
         ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.paused)
     elif not summary.stopped:
         ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.sent)
-    counts = ledger.counts(edition.id)
-    summary.deferred = counts["deferred"] + counts["sending"]
-    summary.status = str(ledger.edition_status(edition.id) or "")
+    report_ledger_state(ledger, edition.id, summary)
     transport_errors = [message for kind, message in problems.values() if kind == "transport"]
     if transport_errors:
         raise TransportError(transport_errors[0])

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from newsletter.config import Settings
 from newsletter.deliveries import WHOLE_LIST, DeliveryStatus, Ledger, LedgerResult, Shard
 from newsletter.edition import PreparedEdition
-from newsletter.editions import EditionStatus
+from newsletter.editions import Edition, EditionStatus
 from newsletter.errors import SendRefused, TemporaryFailure, TransportError
 from newsletter.flow import Backoff, ErrorThreshold, TokenBucket
 from newsletter.links import Links
@@ -93,6 +93,23 @@ def outbound_message(
     )
 
 
+SENDABLE = (EditionStatus.draft, EditionStatus.sending, EditionStatus.paused, EditionStatus.sent)
+"""States a send may start (or resume) from: all but cancelled."""
+
+
+def claim_edition(ledger: Ledger, edition: Edition, transport_name: str) -> None:
+    """Mark the edition ``sending`` (one compare-and-set), or refuse it: a cancelled edition stays so."""
+    if not ledger.transition_edition(edition.id, SENDABLE, EditionStatus.sending, transport_name):
+        raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
+
+
+def report_ledger_state(ledger: Ledger, edition_id: int, summary: SendSummary) -> None:
+    """What the ledger says once a send ends: deliveries still to go again, and the edition's status."""
+    counts = ledger.counts(edition_id)
+    summary.deferred = counts[DeliveryStatus.deferred] + counts[DeliveryStatus.sending]
+    summary.status = str(ledger.edition_status(edition_id) or "")
+
+
 class Sender:
     """One send of one edition through one transport. Settings, store and transport come from outside."""
 
@@ -143,11 +160,7 @@ class Sender:
         sent at the end, since the other shards may still be going; it is still paused when this one stops.
         """
         edition = prepared.edition
-        allowed = (EditionStatus.draft, EditionStatus.sending, EditionStatus.paused, EditionStatus.sent)
-        if not self._ledger.transition_edition(
-            edition.id, allowed, EditionStatus.sending, self._transport.name
-        ):
-            raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
+        claim_edition(self._ledger, edition, self._transport.name)
         with self._ledger.holding_connection():
             return self._send(prepared, progress, finish)
 
@@ -200,15 +213,13 @@ class Sender:
             self._sleep(min(left, MAX_WAIT_SLICE))
 
     def _finish(self, edition_id: int, summary: SendSummary, finish: bool = True) -> None:
-        counts = self._ledger.counts(edition_id)
-        summary.deferred = counts[DeliveryStatus.deferred] + counts[DeliveryStatus.sending]
         if not self._halt:
             if finish:
                 self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.sent)
         elif self._halt != "cancelled":
             self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
         summary.stopped = self._halt
-        summary.status = str(self._ledger.edition_status(edition_id) or "")
+        report_ledger_state(self._ledger, edition_id, summary)
 
     # -- control --------------------------------------------------------------------------------------
 
