@@ -38,9 +38,11 @@ class Faults:
     always_temporary: Callable[[str], bool] = never
     seed: int = 1
     pipelining: bool = False  # offer PIPELINING (aiosmtpd reads commands in order, so it copes)
-    stall_at_mail: float = 0.0  # never answer MAIL (the client must time out)
-    closing_at_rcpt: float = 0.0  # answer RCPT with 421 and close the connection
-    garbage_at_data: float = 0.0  # answer the end of DATA with something that is not SMTP
+    # The connection-costing faults strike every Nth command of their kind (0: never), counted
+    # across connections, so a test sees an exact minimum of each however the connections interleave.
+    stall_every_mail: int = 0  # never answer MAIL (the client must time out)
+    closing_every_rcpt: int = 0  # answer RCPT with 421 and close the connection
+    garbage_every_data: int = 0  # answer the end of DATA with something that is not SMTP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +64,15 @@ class FaultyHandler:
         self.drops = 0
         self.stalls = 0
         self.connections = 0
+        self.seen: collections.Counter[str] = collections.Counter()  # commands, by verb
         self.lock = threading.Lock()
 
     def _roll(self, share: float) -> bool:
         return share > 0 and self.rng.random() < share
+
+    def _nth(self, verb: str, every: int) -> bool:
+        self.seen[verb] += 1
+        return every > 0 and self.seen[verb] % every == 0
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
@@ -78,7 +85,7 @@ class FaultyHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
-        if self._roll(self.faults.stall_at_mail):
+        if self._nth("MAIL", self.faults.stall_every_mail):
             self.stalls += 1
             await asyncio.sleep(3600)  # cancelled when the server stops
         envelope.mail_from = address
@@ -88,7 +95,7 @@ class FaultyHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if self._roll(self.faults.closing_at_rcpt):
+        if self._nth("RCPT", self.faults.closing_every_rcpt):
             self.refused[421] += 1
             assert server.transport is not None
             asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply is written
@@ -108,7 +115,7 @@ class FaultyHandler:
             assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()  # the data arrived, the reply never leaves: the ambiguous case
             return "250 never sent"
-        if self._roll(self.faults.garbage_at_data):
+        if self._nth("DATA", self.faults.garbage_every_data):
             self.refused[0] += 1
             return "this is not an SMTP reply"
         if self._roll(self.faults.data_temporary):
