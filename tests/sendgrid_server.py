@@ -4,7 +4,9 @@ It checks what the real endpoint checks and answers the same way: 202 with an em
 ``X-Message-Id``; 400 with ``{"errors": [{"message", "field", "help"}]}`` (malformed JSON, more than 1,000
 personalizations, a personalization without ``to``, an invalid address, non-string substitutions,
 custom_args or headers, reserved headers, a missing subject or from, content in the wrong order);
-401 for a wrong key; 413 for a body over ``max_body`` (30 MB by default, as documented).
+401 for a wrong key; 413 for a body over ``max_body`` (30 MB by default, as documented); 415 unless the
+Content-Type is exactly ``application/json`` (the API refuses even ``application/json; charset=utf-8``:
+sendgrid/sendgrid-csharp#910, #929).
 
 Faults are scripted: ``plan(429, 429, 503)`` makes the next three requests answer those codes (429 with
 ``X-RateLimit-Reset``), whatever their body. ``record=False`` keeps only counters, for benchmarks.
@@ -49,6 +51,7 @@ RESERVED_HEADERS = {
 class Received:
     message_id: str
     body: dict[str, Any]
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # of the request, names lower case
 
 
 def _error(message: str, field: str | None = None) -> dict[str, Any]:
@@ -208,23 +211,23 @@ class SendGridStandIn:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def answer(self, authorization: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             self._parallel += 1
             self.max_parallel = max(self.max_parallel, self._parallel)
         try:
             time.sleep(self.delay)
-            return self._answer(authorization, raw)
+            return self._answer(headers, raw)
         finally:
             with self._lock:
                 self._parallel -= 1
 
-    def _answer(self, authorization: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _answer(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             planned = self._plan.popleft() if self._plan else None
         if planned is not None:
             return self._planned(planned)
-        if authorization != f"Bearer {self.api_key}":
+        if headers.get("authorization") != f"Bearer {self.api_key}":
             return (
                 401,
                 {},
@@ -232,6 +235,9 @@ class SendGridStandIn:
                     {"errors": [_error("The provided authorization grant is invalid, expired, or revoked")]}
                 ).encode(),
             )
+        if headers.get("content-type") != "application/json":
+            refusal = {"errors": [_error("Content-Type should be application/json.")]}
+            return 415, {}, json.dumps(refusal).encode()
         if len(raw) > self.max_body:
             return 413, {}, json.dumps({"errors": [_error("Payload Too Large")]}).encode()
         try:
@@ -247,7 +253,7 @@ class SendGridStandIn:
             self.personalizations += count
             self.batch_sizes.append(count)
             if self.record:
-                self.received.append(Received(message_id, body))
+                self.received.append(Received(message_id, body, headers))
         return 202, {"X-Message-Id": message_id}, b""
 
     @staticmethod
@@ -275,7 +281,9 @@ class SendGridStandIn:
                 if self.path.rstrip("/") != "/v3/mail/send":
                     code, payload = 404, json.dumps({"errors": [_error("not found")]}).encode()
                 else:
-                    code, headers, payload = stand_in.answer(self.headers.get("Authorization", ""), raw)
+                    code, headers, payload = stand_in.answer(
+                        {name.lower(): value for name, value in self.headers.items()}, raw
+                    )
                 with stand_in._lock:
                     stand_in.statuses[code] += 1
                 self.send_response(code)
@@ -302,7 +310,13 @@ def main() -> None:
         sys.stdin.read()  # runs until the parent closes our stdin
     finally:
         print(
-            json.dumps({"personalizations": server.personalizations, "statuses": dict(server.statuses)}),
+            json.dumps(
+                {
+                    "personalizations": server.personalizations,
+                    "statuses": dict(server.statuses),
+                    "cpu": time.process_time(),  # what checking the requests cost, for the benchmark
+                }
+            ),
             flush=True,
         )
         server.stop()

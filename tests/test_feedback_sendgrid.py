@@ -223,7 +223,7 @@ def test_the_transports_custom_args_find_the_delivery(
         "status": "5.1.1",
         "reason": "no such user",
         "sg_event_id": "nl-1",
-        **personalization(message)["custom_args"],
+        **json.loads(personalization(message))["custom_args"],
     }
     assert post(client, signer, [event]).json()["applied"] == 1
     with database.sessions() as session:

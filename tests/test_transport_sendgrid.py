@@ -5,12 +5,15 @@ from __future__ import annotations
 import collections
 import email
 import email.policy
+import html
 import json
 from collections.abc import Iterator
 
 import pytest
 import sendgrid
-from python_http_client.exceptions import BadRequestsError
+from hypothesis import given
+from hypothesis import strategies as st
+from python_http_client.exceptions import BadRequestsError, UnsupportedMediaTypeError
 
 from newsletter.config import Settings
 from newsletter.database import Database
@@ -18,14 +21,14 @@ from newsletter.deliveries import DeliveryStatus
 from newsletter.digest import Digest
 from newsletter.edition import PreparedEdition, prepare_edition
 from newsletter.editions import EditionStatus
-from newsletter.errors import PermanentFailure, TemporaryFailure
+from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure
 from newsletter.links import Links
 from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
+from newsletter.personalise import NAME_FALLBACK, MessageTemplate
 from newsletter.render import Renderer
 from newsletter.sending import Sender
 from newsletter.transports.base import Outcome
-from newsletter.transports.sendgrid import EditionParts, SendGridTransport
+from newsletter.transports.sendgrid import EditionParts, SendGridTransport, personalization
 from subscribers import Consent, Status
 from tests.sendgrid_server import SendGridStandIn
 
@@ -98,8 +101,69 @@ def test_the_stand_in_refuses_more_than_1000_personalizations_like_the_api(stand
         EditionParts(template()), [outbound(i) for i in range(1001)]
     )
     with pytest.raises(BadRequestsError) as refused:
-        sendgrid.SendGridAPIClient(KEY, host=stand_in.url).send(body)
+        sendgrid.SendGridAPIClient(KEY, host=stand_in.url).send(json.loads(body))
     assert "more than 1000" in json.loads(refused.value.body)["errors"][0]["message"]
+
+
+def test_the_prepared_body_reaches_the_api_as_the_clients_own_post_would_send_it(
+    stand_in: SendGridStandIn,
+) -> None:
+    sender = SendGridTransport(KEY, stand_in.url)
+    body = sender.body(EditionParts(template()), [outbound(1), outbound(2, name='Zoë "<b>"')])
+    sender._post_json(body)
+    sendgrid.SendGridAPIClient(KEY, host=stand_in.url).send(json.loads(body))
+    ours, clients = stand_in.received
+    assert ours.body == clients.body
+    for header in ("authorization", "content-type", "user-agent", "accept"):
+        assert ours.headers[header] == clients.headers[header], header
+    assert ours.headers["content-type"] == "application/json"
+
+
+def test_the_stand_in_refuses_a_content_type_with_parameters_like_the_api(stand_in: SendGridStandIn) -> None:
+    body = SendGridTransport(KEY, stand_in.url).body(EditionParts(template()), [outbound(1)])
+    client = sendgrid.SendGridAPIClient(KEY, host=stand_in.url).client
+    client.request_headers["Content-Type"] = "application/json; charset=utf-8"  # the client sends it as is
+    with pytest.raises(UnsupportedMediaTypeError):
+        client.mail.send.post(request_body=body.decode())
+    assert stand_in.statuses[415] == 1 and not stand_in.received
+
+
+TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@given(name=TEXT, local=TEXT, url=TEXT, mailto=TEXT, ref=TEXT)
+def test_a_personalization_is_json_of_exactly_its_values_whatever_they_hold(
+    name: str, local: str, url: str, mailto: str, ref: str
+) -> None:
+    message = OutboundMessage(
+        subscriber_id=1,
+        email=f"{local}@example.org",
+        name=name,
+        message_id="<m@example.org>",
+        envelope_from="b@example.org",
+        unsubscribe_url=url,
+        unsubscribe_mailto=mailto,
+        ref=ref,
+    )
+    shown = (name or NAME_FALLBACK).replace("%nl_", "% nl_")
+    link = url.replace("%nl_", "% nl_")
+    text = personalization(message)
+    assert text.isascii()  # quotes, backslashes, controls and non-ASCII all escaped
+    assert json.loads(text) == {
+        "to": [{"email": message.email, "name": name} if name else {"email": message.email}],
+        "substitutions": {
+            "%nl_t_name%": shown,
+            "%nl_t_unsub%": link,
+            "%nl_h_name%": html.escape(shown),
+            "%nl_h_unsub%": html.escape(link),
+        },
+        "headers": {
+            "List-Unsubscribe": f"<{url}>, <{mailto}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-Newsletter-Ref": ref,
+        },
+        "custom_args": {"nl_ref": ref},
+    }
 
 
 def test_each_recipient_sees_exactly_what_the_smtp_message_would_show(stand_in: SendGridStandIn) -> None:
@@ -173,6 +237,12 @@ def test_a_wrong_key_is_a_clear_permanent_failure_that_never_shows_the_key(stand
         transport(stand_in, key="SG.secret-wrong-key").send(template(), [outbound(1)])
     assert "401" in str(refused.value) and "NEWSLETTER_SENDGRID_API_KEY" in str(refused.value)
     assert "secret-wrong-key" not in str(refused.value)
+
+
+@pytest.mark.parametrize("host", ["file:///etc/passwd", "ftp://api.example.org", "api.sendgrid.com"])
+def test_a_host_that_is_not_an_http_url_is_refused_before_any_request(host: str) -> None:
+    with pytest.raises(ConfigError, match="NEWSLETTER_SENDGRID_HOST must be an http"):
+        SendGridTransport(KEY, host)
 
 
 def test_an_unreachable_api_is_a_temporary_failure() -> None:
