@@ -21,7 +21,7 @@ VERP_TAG = re.compile(
 class Links:
     def __init__(self, settings: Settings) -> None:
         secret = settings.require_secret()
-        self._verp_mac = Hmac256(secret.encode("utf-8"))
+        self._verp_mac = Hmac256(secret.encode("utf-8"), b"verp\x1f")
         self._signer = TokenSigner(secret, settings.effective_list_id)
         self._base = settings.base_url.rstrip("/")
         self._mailto = settings.effective_unsubscribe_mailto
@@ -51,7 +51,7 @@ class Links:
         return f"{self._base}/archive/{edition_key}"
 
     def _verp_signature(self, edition_id: int, subscriber_id: int) -> str:
-        return self._verp_mac.digest(f"verp\x1f{edition_id}\x1f{subscriber_id}".encode())[:5].hex()
+        return self._verp_mac.digest(f"{edition_id}\x1f{subscriber_id}".encode())[:5].hex()
 
     def delivery_ref(self, edition_id: int, subscriber_id: int) -> str:
         """``e<edition>-s<subscriber>-<sig>``: names one delivery, signed so nobody can forge another's."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from subscribers.errors import InvalidToken, TokenExpired
-from subscribers.tokens import Purpose, TokenSigner
+from subscribers.tokens import Hmac256, Purpose, TokenSigner, _b36
 
 SIGNER = TokenSigner("a-secret-of-sufficient-length", "weekly.example.org")
 
@@ -68,10 +70,40 @@ def test_a_short_secret_is_refused() -> None:
         TokenSigner("short", "x")
 
 
-@given(st.binary(max_size=200), st.binary(max_size=100))
-def test_the_precomputed_hmac_is_exactly_rfc_2104_hmac_sha256(key: bytes, message: bytes) -> None:
-    import hmac
+@given(st.binary(max_size=200), st.binary(max_size=30), st.binary(max_size=100))
+def test_the_precomputed_hmac_is_exactly_rfc_2104_hmac_sha256(
+    key: bytes, prefix: bytes, message: bytes
+) -> None:
+    assert Hmac256(key, prefix).digest(message) == hmac.digest(key, prefix + message, "sha256")
 
-    from subscribers.tokens import Hmac256
 
-    assert Hmac256(key).digest(message) == hmac.digest(key, message, "sha256")
+@given(st.integers(min_value=0, max_value=36**9))
+def test_base_36_is_the_one_canonical_spelling(number: int) -> None:
+    digits, rest = "", number
+    while True:
+        rest, digit = divmod(rest, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+        if not rest:
+            break
+    assert _b36(number) == digits
+
+
+KNOWN = TokenSigner("known-answer-secret-0123456789", "news.example.org")
+
+
+@pytest.mark.parametrize(
+    ("subscriber_id", "unsubscribe", "confirm"),
+    [
+        (1, "1.0.v8kj8FuoaKOW-VZx78bPbw", "1.s44wh0.eSNXpFq0zO0ZfcjG9EL5mA"),
+        (1296, "100.0.-HXCocCdDv1NuStv8nZrKQ", "100.s44wh0.g7BGcjvfoEp5t2PZOsUFRQ"),
+        (1679615, "zzzz.0.IJ9xyHNNsxzI9hdcimykQg", "zzzz.s44wh0.SidZ_x9cNywNDk_LBBQmJA"),
+        (10**12, "cre66i9s.0.K0X26hNZzsdc1qBNV2Jf-g", "cre66i9s.s44wh0.0oJHIIKlSohbQJEmB_UR0Q"),
+    ],
+)
+def test_links_in_editions_already_sent_keep_working(
+    subscriber_id: int, unsubscribe: str, confirm: str
+) -> None:
+    """Tokens as the first release signed them: a change to signing must not break a mailed link."""
+    assert KNOWN.sign(Purpose.unsubscribe, subscriber_id) == unsubscribe
+    assert KNOWN.verify(Purpose.unsubscribe, unsubscribe) == subscriber_id
+    assert KNOWN.sign(Purpose.confirm, subscriber_id, ttl_seconds=100, now=1_700_000_000) == confirm
