@@ -63,7 +63,7 @@ B36_PAIRS = [a + b for a in B36_DIGITS for b in B36_DIGITS]  # two digits per st
 
 
 def _signature(mac: Hmac256, subscriber_id: int, expires: int) -> str:
-    """``mac`` has the list id and separator as its prefix: the message is ``<list id>\x1f<id>\x1f<expiry>``."""
+    """Signs ``<list id>\x1f<subscriber id>\x1f<expiry>``; ``mac`` holds the list id part as its prefix."""
     digest = mac.digest(f"{subscriber_id}\x1f{expires}".encode())[:SIGNATURE_BYTES]
     # base64url without padding; binascii directly: base64.urlsafe_b64encode wraps it in two Python calls
     return binascii.b2a_base64(digest, newline=False).translate(URLSAFE).rstrip(b"=").decode("ascii")

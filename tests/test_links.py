@@ -28,7 +28,7 @@ def test_a_verp_address_names_its_delivery_and_nobody_elses() -> None:
     assert links.parse_verp(f"<{address.upper()}>") == (12, 345)
     local, _, domain = address.partition("@")
     signature = local[-10:]
-    forged = local[: -10] + ("0" if signature[0] != "0" else "1") + signature[1:]
+    forged = local[:-10] + ("0" if signature[0] != "0" else "1") + signature[1:]
     assert links.parse_verp(f"{forged}@{domain}") is None
     assert links.parse_verp(address.replace("-s345-", "-s346-")) is None
     assert links.parse_verp("bounces@example.org") is None
