@@ -391,31 +391,17 @@ class Ledger(EditionArchive):
             groups.setdefault(key, []).append(r.subscriber_id)
         grouped, single = self._record_statements()
         shared: dict[str, object] = {"e": edition_id, "updated_at": now}
+        outcomes = [
+            ({"status": status, "provider_id": provider_id, "last_error": error, "next_at": next_at}, ids)
+            for (status, provider_id, error, next_at), ids in groups.items()
+        ]
         rows: list[dict[str, object]]
         if len(groups) <= 4:
             statement = grouped
-            rows = [
-                {
-                    "status": status,
-                    "provider_id": provider_id,
-                    "last_error": error,
-                    "next_at": next_at,
-                    "ids": ids_param(self._dialect, ids),
-                }
-                for (status, provider_id, error, next_at), ids in groups.items()
-            ]
+            rows = [{**outcome, "ids": ids_param(self._dialect, ids)} for outcome, ids in outcomes]
         else:
             statement = single
-            rows = [
-                {
-                    "s": r.subscriber_id,
-                    "status": r.status,
-                    "provider_id": r.provider_id[:255],
-                    "last_error": r.error[:2000],
-                    "next_at": r.next_attempt_at,
-                }
-                for r in results
-            ]
+            rows = [{**outcome, "s": sid} for outcome, ids in outcomes for sid in ids]
         with self._connection() as connection:
             try:
                 statement.execute_many(connection, rows, shared)
