@@ -16,6 +16,7 @@ import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure
+from newsletter.transports.smtp_wire import reply_text
 
 CONNECT_ATTEMPTS = 3
 CONNECT_PAUSE = 0.2
@@ -57,11 +58,6 @@ class SmtpUrl:
         user = f"{self.username}@" if self.username else ""
         tls = "?starttls=1" if self.starttls else ""
         return f"{'smtps' if self.implicit_tls else 'smtp'}://{user}{self.host}:{self.port}{tls}"
-
-
-def reply_text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return " ".join(text.split())[:500]
 
 
 @dataclasses.dataclass(frozen=True)

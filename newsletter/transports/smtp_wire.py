@@ -20,6 +20,13 @@ class ProtocolError(Exception):
     """The server sent bytes that are not an SMTP reply."""
 
 
+def reply_text(reply: bytes | str) -> str:
+    """Whitespace collapsed, at most 500 characters: fit for a ledger row or a log line. For the replies
+    read here and for those smtplib reports while it opens a session."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())[:MAX_REPLY_TEXT]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Reply:
     code: int
@@ -27,8 +34,7 @@ class Reply:
 
     @property
     def text(self) -> str:
-        """Whitespace collapsed, at most 500 characters: fit for a ledger row or a log line."""
-        return " ".join(self.raw.decode("utf-8", "replace").split())[:MAX_REPLY_TEXT]
+        return reply_text(self.raw)
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}".rstrip()
