@@ -18,13 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.config import Settings  # noqa: E402
-from newsletter.digest import load_digest  # noqa: E402
-from newsletter.edition import message_template, unsaved_edition  # noqa: E402
-from newsletter.links import Links  # noqa: E402
-from newsletter.message import OutboundMessage, list_unsubscribe  # noqa: E402
-from newsletter.preview import fill_sample  # noqa: E402
-from newsletter.render import Renderer  # noqa: E402
-from newsletter.sending import outbound_message  # noqa: E402
+from newsletter.delivery.links import Links  # noqa: E402
+from newsletter.delivery.message import OutboundMessage, list_unsubscribe  # noqa: E402
+from newsletter.delivery.prepare import message_template, unsaved_edition  # noqa: E402
+from newsletter.delivery.send_loop import outbound_message  # noqa: E402
+from newsletter.edition.digest import load_digest  # noqa: E402
+from newsletter.edition.render import Renderer  # noqa: E402
+from newsletter.review.preview import fill_sample  # noqa: E402
 from subscribers.store import Recipient  # noqa: E402
 
 SETTINGS = Settings(

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.config import Settings  # noqa: E402
-from newsletter.digest import load_digest  # noqa: E402
-from newsletter.render import DEFAULT_TEMPLATES_DIR, GMAIL_CLIP_BYTES, Renderer, compile_mjml  # noqa: E402
+from newsletter.edition.digest import load_digest  # noqa: E402
+from newsletter.edition.render import DEFAULT_TEMPLATES_DIR, GMAIL_CLIP_BYTES, Renderer, compile_mjml  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
 

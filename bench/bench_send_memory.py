@@ -48,12 +48,12 @@ def fill(folder: Path, size: int) -> None:
 
 def send(folder: Path) -> None:
     from newsletter.database import open_database
-    from newsletter.digest import load_digest
-    from newsletter.edition import prepare_edition
-    from newsletter.links import Links
-    from newsletter.render import Renderer
-    from newsletter.sending import Sender
-    from newsletter.transports.discard import DiscardTransport
+    from newsletter.delivery.links import Links
+    from newsletter.delivery.prepare import prepare_edition
+    from newsletter.delivery.send_loop import Sender
+    from newsletter.delivery.transports.discard import DiscardTransport
+    from newsletter.edition.digest import load_digest
+    from newsletter.edition.render import Renderer
 
     settings = settings_for(folder)
     database = open_database(settings)

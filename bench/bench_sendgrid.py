@@ -27,11 +27,11 @@ from sqlalchemy import insert  # noqa: E402
 
 from newsletter.config import Settings  # noqa: E402
 from newsletter.database import open_database  # noqa: E402
-from newsletter.digest import load_digest  # noqa: E402
-from newsletter.edition import prepare_edition  # noqa: E402
-from newsletter.links import Links  # noqa: E402
-from newsletter.render import Renderer  # noqa: E402
-from newsletter.send_workers import send_edition  # noqa: E402
+from newsletter.delivery.links import Links  # noqa: E402
+from newsletter.delivery.parallel import send_edition  # noqa: E402
+from newsletter.delivery.prepare import prepare_edition  # noqa: E402
+from newsletter.edition.digest import load_digest  # noqa: E402
+from newsletter.edition.render import Renderer  # noqa: E402
 from subscribers.models import Status, Subscriber  # noqa: E402
 
 KEY = "SG.bench-key"
@@ -74,7 +74,7 @@ def fill(settings: Settings, size: int) -> None:
 
 def start_stand_in() -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.sendgrid_server", "--key", KEY],
+        [sys.executable, "-m", "tests.support.sendgrid_server", "--key", KEY],
         cwd=ROOT,
         text=True,
         stdin=subprocess.PIPE,

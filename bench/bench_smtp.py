@@ -29,18 +29,18 @@ sys.path.insert(0, str(ROOT))
 
 from newsletter.config import Settings  # noqa: E402
 from newsletter.database import open_database  # noqa: E402
-from newsletter.digest import Lead, load_digest  # noqa: E402
-from newsletter.edition import PreparedEdition, prepare_edition  # noqa: E402
-from newsletter.links import Links  # noqa: E402
-from newsletter.render import Renderer  # noqa: E402
-from newsletter.sending import Sender  # noqa: E402
-from newsletter.transports.smtp import SmtpTransport  # noqa: E402
+from newsletter.delivery.links import Links  # noqa: E402
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition  # noqa: E402
+from newsletter.delivery.send_loop import Sender  # noqa: E402
+from newsletter.delivery.transports.smtp import SmtpTransport  # noqa: E402
+from newsletter.edition.digest import Lead, load_digest  # noqa: E402
+from newsletter.edition.render import Renderer  # noqa: E402
 from subscribers import Consent, Status  # noqa: E402
 
 
 def start_sink() -> tuple[subprocess.Popen[str], int]:
     sink = subprocess.Popen(
-        [sys.executable, "-m", "tests.smtp_server"],
+        [sys.executable, "-m", "tests.support.smtp_server"],
         cwd=ROOT,
         text=True,
         stdin=subprocess.PIPE,

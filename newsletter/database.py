@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
-from newsletter.deliveries import Ledger
+from newsletter.delivery.ledger import Ledger
 from newsletter.errors import ConfigError
 from subscribers.db import make_engine, make_session_factory
 from subscribers.store import SubscriberStore

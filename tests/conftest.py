@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
-from newsletter.digest import Digest, load_digest
-from tests.services import POSTGRES_URL, port_open, unavailable
+from newsletter.edition.digest import Digest, load_digest
+from tests.support.services import POSTGRES_URL, port_open, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIGEST = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"

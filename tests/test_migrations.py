@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-import newsletter.deliveries
+import newsletter.delivery.ledger
 import newsletter.feedback.records  # every table on the shared metadata
 from newsletter.config import Settings
 from newsletter.database import HEAD_REVISION, Database, alembic_config, is_current, open_database
@@ -35,7 +35,7 @@ def test_the_history_downgrades_and_upgrades_cleanly(database: Database) -> None
         command.upgrade(config, "head")
     tables = set(inspect(database.engine).get_table_names())
     assert {"subscribers", "consent_events", "editions", "deliveries", "feedback_events"} <= tables
-    assert newsletter.deliveries.Delivery.__tablename__ in tables
+    assert newsletter.delivery.ledger.Delivery.__tablename__ in tables
 
 
 def test_a_database_opens_only_at_the_newest_migration(database: Database, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``newsletter bounces classify|process``, ``newsletter stats`` and ``newsletter subscribers show``.
+"""``newsletter bounces classify|process`` and ``newsletter stats``.
 
 ``bounces classify`` needs no database: it reads files and says what they are, one JSON line per
 failed recipient (``{"file", "recipient", "kind", "status", "reason"}``, kind hard, soft, complaint or
@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
+from newsletter.cli.common import database_of, settings_of
 from newsletter.database import open_database
 from newsletter.errors import NewsletterError
 from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import MalformedFeedback
 from newsletter.feedback.mailbox import open_source, process
-from newsletter.stats import edition_stats, history, recipients
-from subscribers.validation import normalise_email
+from newsletter.feedback.stats import edition_stats, recipients
 
 CLASSIFY_FIELDS = ("file", "recipient", "kind", "status", "reason")
 bounces_app = typer.Typer(help="Read bounces, complaints and unsubscribe requests.", no_args_is_help=True)
@@ -79,8 +79,6 @@ def process_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: each message, then a summary")] = False,
 ) -> None:
     """Apply the bounces, complaints and unsubscribe requests in a mailbox; keep what is not understood."""
-    from newsletter.cli import settings_of
-
     settings = settings_of(ctx)
     database = open_database(settings)
     try:
@@ -110,9 +108,7 @@ def stats_command(
     who: Annotated[bool, typer.Option("--recipients", help="also list who got what (one line each)")] = False,
 ) -> None:
     """Per edition: sent, delivered, bounced (hard/soft), complained, unsubscribed."""
-    from newsletter.cli import settings_of
-
-    database = open_database(settings_of(ctx))
+    database = database_of(ctx)
     try:
         editions = database.ledger.editions()
         if edition is not None:
@@ -140,38 +136,3 @@ def stats_command(
                         typer.echo(f"  {item.key} {line['email']}: {line['delivery']}{extra}")
     finally:
         database.close()
-
-
-def show_command(
-    ctx: typer.Context,
-    email: Annotated[str, typer.Argument(help="the subscriber's address")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """One address's history: status, consent evidence, feedback and deliveries."""
-    from newsletter.cli import settings_of
-
-    database = open_database(settings_of(ctx))
-    try:
-        story = history(database.sessions, normalise_email(email))
-    finally:
-        database.close()
-    if story is None:
-        raise NewsletterError(f"{email} is not on the list")
-    if as_json:
-        typer.echo(json.dumps(story))
-        return
-    typer.echo(f"{story['email']} (#{story['id']}): {story['status']}")
-    for event in story["events"]:
-        where = ", ".join(x for x in (event["ip"], event["user_agent"]) if x)
-        typer.echo(
-            f"  {event['at']}  {event['kind']:<13} {event['source']}"
-            + (f" [{where}]" if where else "")
-            + (f"  {event['detail']}" if event["detail"] else "")
-        )
-    for item in story["feedback"]:
-        typer.echo(
-            f"  {item['at']}  feedback {item['kind']} via {item['source']} {item['status']} "
-            f"{item['diagnostic'][:120]}"
-        )
-    for item in story["deliveries"]:
-        typer.echo(f"  delivery {item['edition']}: {item['status']} at {item['at']}")

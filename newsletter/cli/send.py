@@ -10,7 +10,6 @@ nobody restarts a paused send by accident; ``--at`` stores the edition and leave
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,16 +19,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from newsletter.cli.common import report, settings_of
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
-from newsletter.digest import load_digest
-from newsletter.edition import PreparedEdition, edition_key, prepare_edition
-from newsletter.editions import EditionStatus
+from newsletter.delivery.links import Links
+from newsletter.delivery.parallel import build_sender, send_edition
+from newsletter.delivery.prepare import PreparedEdition, edition_key, prepare_edition
+from newsletter.delivery.send_loop import SendSummary
+from newsletter.edition.digest import Digest, load_digest
+from newsletter.edition.render import Renderer
+from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
-from newsletter.links import Links
-from newsletter.render import Renderer
-from newsletter.send_workers import build_sender, send_edition
-from newsletter.sending import SendSummary
 from subscribers.validation import normalise_email
 
 EXIT_STOPPED = 3
@@ -95,99 +95,138 @@ def send_command(
     at: Annotated[str | None, typer.Option("--at", help='schedule: "2026-12-01 07:00" (local time)')] = None,
 ) -> None:
     """Render DIGEST once and send it to every confirmed subscriber who has not had it yet."""
-    from newsletter.cli import settings_of
-
     settings = settings_of(ctx)
     if transport is not None:
         settings = settings.replace(transport=transport)
-    err = Console(stderr=True, highlight=False)
     parsed = load_digest(digest)
     links = Links(settings)  # refuses early when no secret is configured
     scheduled = parse_at(at) if at is not None else None
+    addresses = [normalise_email(a) for a in test or []]
     database = open_database(settings)
     try:
         renderer = Renderer(settings.templates_dir)
         if dry_run:
-            rendered = renderer.render_edition(parsed, settings)
-            summary = {
-                "edition": edition_key(parsed),
-                "subject": rendered.subject,
-                "dry_run": True,
-                "recipients": database.store.count_confirmed(),
-                "transport": settings.transport,
-                "html_bytes": len(rendered.html.encode()),
-                "text_bytes": len(rendered.text.encode()),
-            }
-            _report(summary, as_json)
+            dry_run_send(settings, database, renderer, parsed, as_json)
             return
-        addresses = [normalise_email(a) for a in test or []]
         prepared = prepare_edition(parsed, renderer, database.ledger, settings)
-        edition = prepared.edition
         if addresses:
-            sender = build_sender(settings, database, links)
-            try:
-                results = sender.send_test(prepared, addresses)
-            finally:
-                sender.close()
-            _report(
-                {
-                    "edition": edition.key,
-                    "test": True,
-                    "transport": settings.transport,
-                    "results": [
-                        {"email": a, "outcome": str(r.outcome), "detail": r.detail}
-                        for a, r in zip(addresses, results, strict=True)
-                    ],
-                },
-                as_json,
-            )
+            test_send(settings, database, links, prepared, addresses, as_json)
             return
-        status = database.ledger.edition_status(edition.id)
-        _check_status(edition.key, status, resume, str(digest))
+        status = database.ledger.edition_status(prepared.edition.id)
+        _check_status(prepared.edition.key, status, resume, str(digest))
         if scheduled is not None:
-            if status is not EditionStatus.draft:
-                raise SendRefused(
-                    f"edition {edition.key} is {status}; only an edition not yet sent can be scheduled"
-                )
-            database.ledger.schedule(edition.id, scheduled, settings.transport)
-            _report(
-                {
-                    "edition": edition.key,
-                    "scheduled_at": scheduled.isoformat(),
-                    "transport": settings.transport,
-                },
-                as_json,
-            )
-            if not as_json:
-                err.print("`newsletter run-due` (run it from cron, e.g. every minute) sends it when due.")
+            schedule_send(settings, database, prepared, status, scheduled, as_json)
             return
-        total = database.store.count_confirmed()
-        already = sum(database.ledger.counts(edition.id)[s] for s in ("accepted", "failed", "bounced"))
-        err.print(f"Edition   {edition.key}: {edition.subject}")
-        err.print(f"Recipients {total} confirmed ({already} already have it)")
-        err.print(
-            f"Transport {settings.transport}"
-            + (f" -> {settings.outbox_dir}" if settings.transport == "outbox" else "")
-        )
-        if not yes:
-            if not sys.stdin.isatty():
-                raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
-            typer.confirm("Send now?", abort=True)
-        try:
-            result = run_send(settings, database, links, prepared, as_json)
-        except TransportError as exc:  # the Sender paused the edition; say so and how to go on
-            raise TransportError(
-                f"{exc}. The send is paused and nothing is lost: fix the cause, then run "
-                f"`newsletter send {digest} --resume`"
-            ) from None
-        _report(result.as_dict(), as_json)
-        report_stopped(result, f"Continue with: newsletter send {digest} --resume")
-        if settings.transport == "outbox" and not as_json and not result.stopped:
-            err.print(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
-        if result.stopped:
-            raise typer.Exit(EXIT_STOPPED)
+        real_send(settings, database, links, prepared, str(digest), yes=yes, as_json=as_json)
     finally:
         database.close()
+
+
+def dry_run_send(
+    settings: Settings, database: Database, renderer: Renderer, digest: Digest, as_json: bool
+) -> None:
+    """Render and count; nothing is stored and nothing is sent."""
+    rendered = renderer.render_edition(digest, settings)
+    report(
+        {
+            "edition": edition_key(digest),
+            "subject": rendered.subject,
+            "dry_run": True,
+            "recipients": database.store.count_confirmed(),
+            "transport": settings.transport,
+            "html_bytes": len(rendered.html.encode()),
+            "text_bytes": len(rendered.text.encode()),
+        },
+        as_json,
+    )
+
+
+def test_send(
+    settings: Settings,
+    database: Database,
+    links: Links,
+    prepared: PreparedEdition,
+    addresses: list[str],
+    as_json: bool,
+) -> None:
+    """Send only to the given addresses; the ledger does not count it as the real delivery."""
+    sender = build_sender(settings, database, links)
+    try:
+        results = sender.send_test(prepared, addresses)
+    finally:
+        sender.close()
+    report(
+        {
+            "edition": prepared.edition.key,
+            "test": True,
+            "transport": settings.transport,
+            "results": [
+                {"email": a, "outcome": str(r.outcome), "detail": r.detail}
+                for a, r in zip(addresses, results, strict=True)
+            ],
+        },
+        as_json,
+    )
+
+
+def schedule_send(
+    settings: Settings,
+    database: Database,
+    prepared: PreparedEdition,
+    status: EditionStatus | None,
+    at: dt.datetime,
+    as_json: bool,
+) -> None:
+    """Store the edition with a time; ``newsletter run-due`` sends it then."""
+    edition = prepared.edition
+    if status is not EditionStatus.draft:
+        raise SendRefused(f"edition {edition.key} is {status}; only an edition not yet sent can be scheduled")
+    database.ledger.schedule(edition.id, at, settings.transport)
+    report({"edition": edition.key, "scheduled_at": at.isoformat(), "transport": settings.transport}, as_json)
+    if not as_json:
+        Console(stderr=True, highlight=False).print(
+            "`newsletter run-due` (run it from cron, e.g. every minute) sends it when due."
+        )
+
+
+def real_send(
+    settings: Settings,
+    database: Database,
+    links: Links,
+    prepared: PreparedEdition,
+    digest: str,
+    *,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Say what is about to happen, ask (unless --yes), send with a progress bar, report."""
+    err = Console(stderr=True, highlight=False)
+    edition = prepared.edition
+    total = database.store.count_confirmed()
+    already = sum(database.ledger.counts(edition.id)[s] for s in ("accepted", "failed", "bounced"))
+    err.print(f"Edition   {edition.key}: {edition.subject}")
+    err.print(f"Recipients {total} confirmed ({already} already have it)")
+    err.print(
+        f"Transport {settings.transport}"
+        + (f" -> {settings.outbox_dir}" if settings.transport == "outbox" else "")
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
+        typer.confirm("Send now?", abort=True)
+    try:
+        result = run_send(settings, database, links, prepared, as_json)
+    except TransportError as exc:  # the Sender paused the edition; say so and how to go on
+        raise TransportError(
+            f"{exc}. The send is paused and nothing is lost: fix the cause, then run "
+            f"`newsletter send {digest} --resume`"
+        ) from None
+    report(result.as_dict(), as_json)
+    report_stopped(result, f"Continue with: newsletter send {digest} --resume")
+    if settings.transport == "outbox" and not as_json and not result.stopped:
+        err.print(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
+    if result.stopped:
+        raise typer.Exit(EXIT_STOPPED)
 
 
 def _check_status(key: str, status: EditionStatus | None, resume: bool, digest: str) -> None:
@@ -199,11 +238,3 @@ def _check_status(key: str, status: EditionStatus | None, resume: bool, digest: 
             f"the send of edition {key} {how}: continue it with "
             f"`newsletter send {digest} --resume` (nobody gets it twice)"
         )
-
-
-def _report(summary: dict[str, object], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        typer.echo(f"{key:>13}: {value}")

@@ -17,12 +17,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from newsletter.cli.common import database_of, settings_of
 from newsletter.database import open_database
-from newsletter.deliveries import Ledger
-from newsletter.edition import stored_edition
-from newsletter.editions import Edition, EditionStatus
+from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.links import Links
+from newsletter.delivery.prepare import stored_edition
+from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import SendRefused
-from newsletter.links import Links
 from subscribers.models import utcnow
 
 
@@ -38,9 +39,7 @@ def pause_command(
     edition: Annotated[str, typer.Argument(help="edition key, e.g. 2011-07-11-weekly-highlights")],
 ) -> None:
     """Pause a running or scheduled send; `newsletter send DIGEST --resume` continues it."""
-    from newsletter.cli import settings_of
-
-    database = open_database(settings_of(ctx))
+    database = database_of(ctx)
     try:
         found = _edition(database.ledger, edition)
         if not database.ledger.transition_edition(
@@ -64,9 +63,7 @@ def cancel_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Cancel a send for good: nobody else gets this edition (those who did, did)."""
-    from newsletter.cli import settings_of
-
-    database = open_database(settings_of(ctx))
+    database = database_of(ctx)
     try:
         found = _edition(database.ledger, edition)
         if not yes:
@@ -87,8 +84,7 @@ def run_due_command(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON summary per edition sent")] = False,
 ) -> None:
     """Send every scheduled edition whose time has come (run it from cron, e.g. every minute)."""
-    from newsletter.cli import settings_of
-    from newsletter.cli_send import EXIT_STOPPED, report_stopped, run_send
+    from newsletter.cli.send import EXIT_STOPPED, report_stopped, run_send
 
     settings = settings_of(ctx)
     links = Links(settings)

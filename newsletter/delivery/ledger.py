@@ -44,8 +44,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.elements import TextClause
 
-from newsletter.driver_statement import DriverStatement
-from newsletter.editions import EditionArchive
+from newsletter.delivery.driver_statement import DriverStatement
+from newsletter.edition.stored import EditionArchive
 from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus

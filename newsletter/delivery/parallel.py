@@ -25,20 +25,20 @@ from typing import Any
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
-from newsletter.deliveries import WHOLE_LIST, Shard
-from newsletter.edition import PreparedEdition, stored_edition
-from newsletter.editions import EditionStatus
-from newsletter.errors import SendRefused, TransportError
-from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
-from newsletter.links import Links
-from newsletter.sending import (
+from newsletter.delivery.ledger import WHOLE_LIST, Shard
+from newsletter.delivery.links import Links
+from newsletter.delivery.prepare import PreparedEdition, stored_edition
+from newsletter.delivery.send_loop import (
     ProgressCallback,
     Sender,
     SendSummary,
     claim_edition,
     report_ledger_state,
 )
-from newsletter.transports import open_transport
+from newsletter.delivery.transports import open_transport
+from newsletter.edition.stored import EditionStatus
+from newsletter.errors import SendRefused, TransportError
+from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 
 PARENT_CHECK_SECONDS = 0.5
 ORPHAN_EXIT = 70

@@ -15,14 +15,14 @@ import html
 import re
 from collections.abc import Callable, Sequence
 
-from newsletter.message import (
+from newsletter.delivery.message import (
     OutboundMessage,
     check_header_line,
     encode_text,
     format_address,
     list_unsubscribe,
 )
-from newsletter.render import PER_RECIPIENT_SLOTS, slot_marker
+from newsletter.edition.render import PER_RECIPIENT_SLOTS, slot_marker
 
 SOFT_BREAK = b"=\r\n"
 NAME_FALLBACK = "reader"

@@ -15,13 +15,13 @@ import json
 import re
 
 from newsletter.config import Settings
-from newsletter.deliveries import Ledger
-from newsletter.digest import Digest
-from newsletter.editions import Edition
+from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.message import encode_text, format_address, single_line
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import RenderedEdition, Renderer
+from newsletter.edition.stored import Edition
 from newsletter.errors import SendRefused
-from newsletter.message import encode_text, format_address, single_line
-from newsletter.personalise import MessageTemplate
-from newsletter.render import RenderedEdition, Renderer
 from subscribers.models import utcnow
 
 

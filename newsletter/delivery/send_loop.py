@@ -29,15 +29,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from newsletter.config import Settings
-from newsletter.deliveries import WHOLE_LIST, DeliveryStatus, Ledger, LedgerResult, Shard
-from newsletter.edition import PreparedEdition
-from newsletter.editions import Edition, EditionStatus
+from newsletter.delivery.flow import Backoff, ErrorThreshold, TokenBucket
+from newsletter.delivery.ledger import WHOLE_LIST, DeliveryStatus, Ledger, LedgerResult, Shard
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage, message_id
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.prepare import PreparedEdition
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
+from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import SendRefused, TemporaryFailure, TransportError
-from newsletter.flow import Backoff, ErrorThreshold, TokenBucket
-from newsletter.links import Links
-from newsletter.message import OutboundMessage, message_id
-from newsletter.personalise import MessageTemplate
-from newsletter.transports.base import Outcome, SendResult, Transport
 from subscribers.models import utcnow
 from subscribers.store import Recipient, SubscriberStore
 

@@ -30,7 +30,7 @@ import mjml
 from jinja2.runtime import Context
 
 from newsletter.config import PROJECT_ROOT, Settings
-from newsletter.digest import Digest
+from newsletter.edition.digest import Digest
 from newsletter.errors import RenderError
 
 PER_RECIPIENT_SLOTS: Final = ("name", "unsubscribe_url")

@@ -25,11 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
-from newsletter.editions import Edition
+from newsletter.delivery.transports.base import SendResult
+from newsletter.edition.stored import Edition
 from newsletter.feedback.classify import classify
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
 from newsletter.feedback.records import FeedbackRecord
-from newsletter.transports.base import SendResult
 from subscribers.models import ALLOWED_TRANSITIONS, ConsentEvent, ConsentKind, Status, Subscriber, utcnow
 
 TARGET: dict[FeedbackKind, Status] = {

@@ -21,9 +21,9 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 
+from newsletter.delivery.links import Links
 from newsletter.errors import NewsletterError
 from newsletter.feedback.records import FeedbackKind
-from newsletter.links import Links
 
 __all__ = [
     "BadSignature",

@@ -27,11 +27,11 @@ from email.utils import getaddresses
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.deliveries import Delivery
+from newsletter.delivery.ledger import Delivery
+from newsletter.delivery.links import Links
 from newsletter.feedback.dsn import Failure, Report, header, parse_message, parse_report
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind, delivery_from_ref, digest_key
 from newsletter.feedback.rules import subject_of
-from newsletter.links import Links
 from subscribers.errors import InvalidToken
 from subscribers.models import Subscriber
 from subscribers.tokens import Purpose

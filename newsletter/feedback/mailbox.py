@@ -21,11 +21,11 @@ from urllib.parse import unquote, urlsplit
 
 from newsletter.config import Settings
 from newsletter.database import Database
+from newsletter.delivery.links import Links
 from newsletter.errors import ConfigError
 from newsletter.feedback.apply import FeedbackPolicy
 from newsletter.feedback.events import MalformedFeedback
 from newsletter.feedback.inbox import InboxReader
-from newsletter.links import Links
 
 
 @dataclasses.dataclass(frozen=True)

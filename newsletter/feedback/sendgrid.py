@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from newsletter.delivery.links import Links
 from newsletter.errors import ConfigError
 from newsletter.feedback.classify import classify
 from newsletter.feedback.events import (
@@ -32,7 +33,6 @@ from newsletter.feedback.events import (
     delivery_from_ref,
     digest_key,
 )
-from newsletter.links import Links
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

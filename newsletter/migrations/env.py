@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import newsletter.deliveries
+import newsletter.delivery.ledger
 import newsletter.feedback.records  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base, make_engine

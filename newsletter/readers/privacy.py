@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from newsletter.database import Database
-from newsletter.deliveries import Delivery
-from newsletter.editions import Edition
+from newsletter.delivery.ledger import Delivery
+from newsletter.edition.stored import Edition
 from newsletter.feedback.records import FeedbackRecord
 from subscribers.store import Consent
 from subscribers.validation import normalise_email

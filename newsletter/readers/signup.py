@@ -22,17 +22,17 @@ from collections.abc import Callable
 from typing import Protocol
 
 from newsletter.config import Settings
+from newsletter.delivery.links import Links
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.errors import NewsletterError
-from newsletter.links import Links
-from newsletter.transactional import TransactionalMail
-from newsletter.transports.base import Outcome, SendResult, Transport
+from newsletter.readers.transactional import TransactionalMail
 from subscribers.errors import TokenExpired, TransitionRefused, UnknownSubscriber
 from subscribers.models import Status
 from subscribers.store import Consent, SubscriberStore
 from subscribers.tokens import Purpose
 from subscribers.validation import clean_name, email_hash, normalise_email
 
-log = logging.getLogger("newsletter.signup")
+log = logging.getLogger("newsletter.readers.signup")
 
 
 class Limiter(Protocol):

@@ -15,10 +15,10 @@ import html
 import secrets
 
 from newsletter.config import Settings
-from newsletter.links import Links
-from newsletter.message import OutboundMessage, encode_text, format_address, single_line
-from newsletter.personalise import MessageTemplate
-from newsletter.render import Renderer, slot_marker
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage, encode_text, format_address, single_line
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.edition.render import Renderer, slot_marker
 
 CONFIRM_SLOT = slot_marker("confirm_url")
 

@@ -11,10 +11,10 @@ from email import message_from_bytes
 from pathlib import Path
 
 from newsletter.config import Settings
-from newsletter.digest import load_digest
-from newsletter.edition import edition_key, message_template, unsaved_edition
-from newsletter.message import OutboundMessage, message_id
-from newsletter.render import PER_RECIPIENT_SLOTS, Renderer, slot_marker
+from newsletter.delivery.message import OutboundMessage, message_id
+from newsletter.delivery.prepare import edition_key, message_template, unsaved_edition
+from newsletter.edition.digest import load_digest
+from newsletter.edition.render import PER_RECIPIENT_SLOTS, Renderer, slot_marker
 
 SAMPLE_NAME = "Sample Reader"
 SAMPLE_EMAIL = "sample.reader@example.org"

@@ -24,13 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
+from newsletter.delivery.links import Links
+from newsletter.delivery.transports import open_transport
+from newsletter.delivery.transports.base import Transport
+from newsletter.edition.render import Renderer
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.links import Links
-from newsletter.render import Renderer
-from newsletter.signup import SignupFlow
-from newsletter.transactional import TransactionalMail
-from newsletter.transports import open_transport
-from newsletter.transports.base import Transport
+from newsletter.readers.signup import SignupFlow
+from newsletter.readers.transactional import TransactionalMail
 from newsletter.web import forms, tokens
 from newsletter.web.context import WebContext
 from newsletter.web.pages import TITLES, Pages, static_dir

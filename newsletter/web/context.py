@@ -7,7 +7,7 @@ import dataclasses
 from starlette.requests import Request
 
 from newsletter.config import Settings
-from newsletter.signup import SignupFlow
+from newsletter.readers.signup import SignupFlow
 from newsletter.web.pages import Pages
 from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.security import CsrfTokens

@@ -14,7 +14,7 @@ import jinja2
 from starlette.responses import HTMLResponse
 
 from newsletter.config import PROJECT_ROOT, Settings
-from newsletter.transactional import newsletter_name
+from newsletter.readers.transactional import newsletter_name
 from newsletter.web.security import CsrfTokens
 
 DEFAULT_WEB_TEMPLATES = PROJECT_ROOT / "templates"

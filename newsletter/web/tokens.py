@@ -1,4 +1,4 @@
-"""The links in emails: ``/confirm/{token}`` and ``/u/{token}`` (the URLs ``newsletter.links`` builds).
+"""The links in emails: ``/confirm/{token}`` and ``/u/{token}`` (built by ``newsletter.delivery.links``).
 
 Confirm: following the link confirms (a second click shows the same thank-you page); an expired link
 offers a fresh one, which the expired token itself entitles its holder to ask for.
@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse
 
-from newsletter.signup import ConfirmOutcome
+from newsletter.readers.signup import ConfirmOutcome
 from newsletter.web.context import client_host, consent_from, web
 from newsletter.web.ratelimit import client_key
 from newsletter.web.security import CsrfResult, cross_origin

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
 from newsletter.database import Database
+from newsletter.delivery.links import Links
 from newsletter.errors import ConfigError
 from newsletter.feedback.apply import FeedbackPolicy
 from newsletter.feedback.events import BadSignature, MalformedFeedback
@@ -28,7 +29,6 @@ from newsletter.feedback.sendgrid import (
     parse_events,
     to_feedback,
 )
-from newsletter.links import Links
 from subscribers.errors import StoreError
 
 router = APIRouter()

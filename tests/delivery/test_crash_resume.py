@@ -23,11 +23,11 @@ from sqlalchemy import func, select
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import Delivery, DeliveryStatus
-from newsletter.digest import Digest, Lead
-from newsletter.editions import EditionStatus
+from newsletter.delivery.ledger import Delivery, DeliveryStatus
+from newsletter.edition.digest import Digest, Lead
+from newsletter.edition.stored import EditionStatus
 from subscribers import Consent, Status
-from tests.smtp_server import Sink
+from tests.support.smtp_server import Sink
 
 SUBSCRIBERS = 10_000
 CONCURRENCY = 4

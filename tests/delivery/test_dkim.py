@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from newsletter.config import Settings
-from newsletter.dkim import SIGNED_HEADERS, DkimSigner
+from newsletter.delivery.dkim import SIGNED_HEADERS, DkimSigner
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
 from newsletter.errors import ConfigError
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
 
 SELECTOR, DOMAIN = "news2026", "example.org"
 

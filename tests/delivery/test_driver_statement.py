@@ -7,9 +7,9 @@ import datetime as dt
 from sqlalchemy import bindparam, insert, select, text, update
 
 from newsletter.database import Database
-from newsletter.deliveries import DELIVERIES, DeliveryStatus
-from newsletter.driver_statement import DriverStatement
-from newsletter.editions import Edition
+from newsletter.delivery.driver_statement import DriverStatement
+from newsletter.delivery.ledger import DELIVERIES, DeliveryStatus
+from newsletter.edition.stored import Edition
 from subscribers import Consent, Status
 
 WHEN = dt.datetime(2026, 11, 28, 20, 15, 7, 123456, tzinfo=dt.UTC)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from newsletter.flow import Backoff, ErrorThreshold, TokenBucket
+from newsletter.delivery.flow import Backoff, ErrorThreshold, TokenBucket
 
 
 class FakeClock:

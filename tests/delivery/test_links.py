@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from newsletter.config import Settings
-from newsletter.links import Links
+from newsletter.delivery.links import Links
 
 SETTINGS = Settings(
     secret_key="known-answer-secret-0123456789",

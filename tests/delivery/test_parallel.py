@@ -14,12 +14,12 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import DeliveryStatus
-from newsletter.digest import Digest
+from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.links import Links
+from newsletter.delivery.parallel import send_edition
+from newsletter.edition.digest import Digest
 from newsletter.errors import TransportError
-from newsletter.links import Links
-from newsletter.send_workers import send_edition
-from tests.smtp_server import Sink
+from tests.support.smtp_server import Sink
 from tests.test_send_outbox import prepared_edition, recipients_in, subscribe
 
 
@@ -64,11 +64,11 @@ from pathlib import Path
 
 from newsletter.config import Settings
 from newsletter.database import open_database
-from newsletter.digest import load_digest
-from newsletter.edition import prepare_edition
-from newsletter.links import Links
-from newsletter.render import Renderer
-from newsletter.send_workers import send_edition
+from newsletter.edition.digest import load_digest
+from newsletter.delivery.prepare import prepare_edition
+from newsletter.delivery.links import Links
+from newsletter.edition.render import Renderer
+from newsletter.delivery.parallel import send_edition
 
 if __name__ == "__main__":  # the workers are spawned: they import this file again
     settings = Settings(**eval(sys.argv[1]))

@@ -13,13 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.config import Settings
-from newsletter.digest import Digest
-from newsletter.edition import message_template, unsaved_edition
-from newsletter.links import Links
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate, compile_body
-from newsletter.render import Renderer, slot_marker
-from newsletter.sending import outbound_message
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate, compile_body
+from newsletter.delivery.prepare import message_template, unsaved_edition
+from newsletter.delivery.send_loop import outbound_message
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer, slot_marker
 from subscribers.store import Recipient
 from tests.conftest import TEST_SECRET
 

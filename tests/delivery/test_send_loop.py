@@ -15,24 +15,24 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from newsletter.cli import app
+from newsletter.cli.app import app
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import Delivery, DeliveryStatus, aware
-from newsletter.digest import Digest
-from newsletter.edition import PreparedEdition, prepare_edition
-from newsletter.editions import Edition, EditionStatus
+from newsletter.delivery.ledger import Delivery, DeliveryStatus, aware
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition
+from newsletter.delivery.send_loop import PLAIN_CHUNK, Sender
+from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer
+from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import NewsletterError, SendRefused
-from newsletter.links import Links
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
-from newsletter.render import Renderer
-from newsletter.sending import PLAIN_CHUNK, Sender
-from newsletter.transports.base import Outcome, SendResult
 from subscribers import Consent, Status
 from subscribers.models import utcnow
 from tests.conftest import SAMPLE_DIGEST
-from tests.smtp_server import SmtpServer
+from tests.support.smtp_server import SmtpServer
 
 Plan = Callable[[OutboundMessage, int], SendResult]
 

@@ -11,17 +11,17 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import DeliveryStatus
-from newsletter.digest import Digest
-from newsletter.edition import PreparedEdition, prepare_edition
+from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition
+from newsletter.delivery.send_loop import Sender
+from newsletter.delivery.transports.base import SendResult
+from newsletter.delivery.transports.outbox import OutboxTransport
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer
 from newsletter.errors import SendRefused
-from newsletter.links import Links
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
-from newsletter.render import Renderer
-from newsletter.sending import Sender
-from newsletter.transports.base import SendResult
-from newsletter.transports.outbox import OutboxTransport
 from subscribers import Consent, Status
 
 

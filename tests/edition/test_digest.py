@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter.digest import load_digest, parse_digest
+from newsletter.edition.digest import load_digest, parse_digest
 from newsletter.errors import DigestError
 from tests.conftest import SAMPLE_DIGEST, SHARED
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from newsletter.config import Settings
-from newsletter.digest import Digest, SectionKind, load_digest
-from newsletter.errors import RenderError
-from newsletter.render import (
+from newsletter.edition.digest import Digest, SectionKind, load_digest
+from newsletter.edition.render import (
     DEFAULT_TEMPLATES_DIR,
     PER_RECIPIENT_SLOTS,
     TEXT_WIDTH,
@@ -21,6 +20,7 @@ from newsletter.render import (
     slot_marker,
     wrap_text,
 )
+from newsletter.errors import RenderError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"

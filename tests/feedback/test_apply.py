@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 
 from newsletter.config import Settings
 from newsletter.database import Database
+from newsletter.delivery.transports.base import Outcome, SendResult
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
 from newsletter.feedback.records import FeedbackRecord
-from newsletter.transports.base import Outcome, SendResult
 from subscribers import Consent, Status
 from subscribers.models import ConsentKind
-from tests.feedback_helpers import subscribe
+from tests.support.feedback_helpers import subscribe
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -106,8 +106,8 @@ def test_soft_bounces_suppress_only_at_the_threshold_within_the_window(
 def test_two_reports_of_one_delivery_count_as_one_soft_bounce(
     database: Database, settings: Settings, sample_digest: object
 ) -> None:
-    from newsletter.digest import Digest
-    from tests.feedback_helpers import send_outbox
+    from newsletter.edition.digest import Digest
+    from tests.support.feedback_helpers import send_outbox
 
     assert isinstance(sample_digest, Digest)
     ids = subscribe(database, "dup@example.com")

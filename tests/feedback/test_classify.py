@@ -6,7 +6,7 @@ import pytest
 
 from newsletter.feedback.classify import classify, find_status
 from newsletter.feedback.dsn import parse_report
-from tests.feedback_helpers import dsn, plain
+from tests.support.feedback_helpers import dsn, plain
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli_feedback import classify_file
+from newsletter.cli.feedback import classify_file
 from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import MalformedFeedback
 from tests import feedback_corpora as corpora

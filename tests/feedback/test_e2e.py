@@ -9,15 +9,15 @@ from pathlib import Path
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.digest import Digest
+from newsletter.delivery.links import Links
+from newsletter.delivery.send_loop import Sender
+from newsletter.delivery.transports.smtp import SmtpTransport
+from newsletter.edition.digest import Digest
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.feedback.mailbox import MaildirSource, process
-from newsletter.links import Links
-from newsletter.sending import Sender
-from newsletter.transports.smtp import SmtpTransport
 from subscribers import Status
-from tests.feedback_helpers import arf, dsn, prepared, subscribe
-from tests.smtp_server import Faults, SmtpServer
+from tests.support.feedback_helpers import arf, dsn, prepared, subscribe
+from tests.support.smtp_server import Faults, SmtpServer
 
 READERS = [f"reader{i}@example.com" for i in range(10)]
 REFUSED_AT_RCPT = {"reader1@example.com", "reader2@example.com"}

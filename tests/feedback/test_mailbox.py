@@ -13,13 +13,13 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.digest import Digest
+from newsletter.delivery.links import Links
+from newsletter.edition.digest import Digest
 from newsletter.errors import ConfigError
 from newsletter.feedback.mailbox import MaildirSource, MboxSource, open_source, process
-from newsletter.links import Links
 from subscribers import Status
-from tests.feedback_helpers import arf, dsn, plain, subscribe
-from tests.imap_server import PASSWORD, USER, Dovecot
+from tests.support.feedback_helpers import arf, dsn, plain, subscribe
+from tests.support.imap_server import PASSWORD, USER, Dovecot
 
 READERS = (
     "hard@example.com",
@@ -36,7 +36,7 @@ READERS = (
 def sent(
     database: Database, settings: Settings, sample_digest: Digest
 ) -> tuple[int, dict[str, int], dict[str, bytes]]:
-    from tests.feedback_helpers import send_outbox
+    from tests.support.feedback_helpers import send_outbox
 
     ids = subscribe(database, *READERS)
     edition_id, messages = send_outbox(database, settings, sample_digest)

@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 
 from newsletter.config import Settings
 from newsletter.database import open_database
+from newsletter.delivery.links import Links
 from newsletter.feedback.classify import classify
 from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import BadSignature, MalformedFeedback, delivery_from_ref
 from newsletter.feedback.inbox import InboxReader
 from newsletter.feedback.sendgrid import WebhookVerifier, parse_events
-from newsletter.links import Links
 from tests.conftest import TEST_SECRET, make_settings
-from tests.feedback_corpora import CORPORA, FLUFL
-from tests.feedback_helpers import dsn
+from tests.support.feedback_corpora import CORPORA, FLUFL
+from tests.support.feedback_helpers import dsn
 
 LINKS = Links(Settings(secret_key=TEST_SECRET))
 PUBLIC_KEY = json.loads((CORPORA / "sendgrid_eventwebhook_vector.json").read_text())["vectors"][0][

@@ -17,20 +17,20 @@ from sqlalchemy import select
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.digest import load_digest
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.transports.sendgrid import personalization
+from newsletter.edition.digest import load_digest
 from newsletter.errors import ConfigError
 from newsletter.feedback.events import BadSignature
 from newsletter.feedback.records import FeedbackRecord
 from newsletter.feedback.sendgrid import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookVerifier
-from newsletter.links import Links
-from newsletter.message import OutboundMessage
-from newsletter.transports.sendgrid import personalization
 from newsletter.web import webhooks
 from subscribers import Status
 from tests.conftest import SAMPLE_DIGEST
-from tests.feedback_corpora import CORPORA
-from tests.feedback_helpers import send_outbox, subscribe
-from tests.web_helpers import make_client
+from tests.support.feedback_corpora import CORPORA
+from tests.support.feedback_helpers import send_outbox, subscribe
+from tests.support.web_helpers import make_client
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.digest import Digest
+from newsletter.edition.digest import Digest
 from newsletter.feedback.apply import FeedbackPolicy
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
-from newsletter.stats import edition_stats, history, recipients
+from newsletter.feedback.stats import edition_stats, history, recipients
 from subscribers import Consent
 from tests.conftest import ROOT
-from tests.feedback_helpers import dsn, send_outbox, subscribe
+from tests.support.feedback_helpers import dsn, send_outbox, subscribe
 from tests.test_cli import run
 
 READERS = (

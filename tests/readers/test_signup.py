@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from newsletter.cli import app as cli
+from newsletter.cli.app import app as cli
 from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.web.ratelimit import SlidingWindowLimiter, client_key

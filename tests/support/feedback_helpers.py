@@ -8,12 +8,12 @@ from email.message import EmailMessage, Message
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.digest import Digest
-from newsletter.edition import PreparedEdition, prepare_edition
-from newsletter.links import Links
-from newsletter.render import Renderer
-from newsletter.sending import Sender
-from newsletter.transports.outbox import OutboxTransport
+from newsletter.delivery.links import Links
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition
+from newsletter.delivery.send_loop import Sender
+from newsletter.delivery.transports.outbox import OutboxTransport
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer
 from subscribers import Consent, Status
 
 

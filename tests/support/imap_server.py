@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.services import port_open, unavailable
+from tests.support.services import port_open, unavailable
 
 USER, PASSWORD = "bounces", "imap-test-password"
 

@@ -11,7 +11,7 @@ sendgrid/sendgrid-csharp#910, #929).
 Faults are scripted: ``plan(429, 429, 503)`` makes the next three requests answer those codes (429 with
 ``X-RateLimit-Reset``), whatever their body. ``record=False`` keeps only counters, for benchmarks.
 
-Run on its own (benchmarks): ``python -m tests.sendgrid_server [--port 0]`` prints the port.
+Run on its own (benchmarks): ``python -m tests.support.sendgrid_server [--port 0]`` prints the port.
 """
 
 from __future__ import annotations

@@ -317,8 +317,9 @@ class Sink(_LoopServer):
 
 
 def main() -> None:
-    """``python -m tests.smtp_server``: a sink in its own process (benchmarks); prints its port, then, when
-    stdin closes, ``messages bytes``."""
+    """``python -m tests.support.smtp_server``: a sink in its own process (benchmarks).
+
+    Prints its port, then, when stdin closes, ``messages bytes``."""
     import sys
 
     sink = Sink(count_ids=False).start()

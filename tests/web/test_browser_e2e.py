@@ -23,17 +23,17 @@ import httpx
 import pytest
 
 from newsletter.database import open_database
-from newsletter.digest import Digest
-from newsletter.edition import prepare_edition
-from newsletter.links import Links
-from newsletter.render import Renderer
-from newsletter.sending import Sender
-from newsletter.transports import open_transport
+from newsletter.delivery.links import Links
+from newsletter.delivery.prepare import prepare_edition
+from newsletter.delivery.send_loop import Sender
+from newsletter.delivery.transports import open_transport
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer
 from subscribers.models import Status
 from subscribers.store import Consent
 from tests.conftest import make_settings
-from tests.services import unavailable
-from tests.web_helpers import ServerThread, build_app, confirm_url, parse
+from tests.support.services import unavailable
+from tests.support.web_helpers import ServerThread, build_app, confirm_url, parse
 
 pytestmark = pytest.mark.browser
 

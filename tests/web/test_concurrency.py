@@ -15,7 +15,7 @@ from newsletter.config import Settings
 from newsletter.database import Database, open_database
 from subscribers.models import ConsentEvent, ConsentKind, Subscriber
 from tests.conftest import make_settings
-from tests.web_helpers import build_app, csrf_of, outbox, serving
+from tests.support.web_helpers import build_app, csrf_of, outbox, serving
 
 
 @pytest.fixture

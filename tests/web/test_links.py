@@ -8,11 +8,20 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.links import Links
+from newsletter.delivery.links import Links
 from subscribers.models import ConsentKind, Status
 from subscribers.store import Consent
 from subscribers.tokens import Purpose
-from tests.web_helpers import build_app, confirm_url, csrf_of, make_client, outbox, parse, path_of, signup
+from tests.support.web_helpers import (
+    build_app,
+    confirm_url,
+    csrf_of,
+    make_client,
+    outbox,
+    parse,
+    path_of,
+    signup,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from newsletter.config import Settings
 from newsletter.database import Database
 from subscribers.models import ConsentKind, Status
 from subscribers.store import Consent
-from tests.web_helpers import (
+from tests.support.web_helpers import (
     build_app,
     confirm_url,
     csrf_of,
@@ -264,7 +264,7 @@ def test_an_unexpected_error_is_a_plain_500_page(settings, database) -> None:
 
 
 def test_confirmation_goes_through_the_sendgrid_transport(settings, database) -> None:
-    from tests.sendgrid_server import SendGridStandIn
+    from tests.support.sendgrid_server import SendGridStandIn
 
     with SendGridStandIn("SG.signup-key") as stand_in:
         app = build_app(

@@ -7,8 +7,8 @@ function and its own module, nothing else.
 from __future__ import annotations
 
 from newsletter.config import Settings
+from newsletter.delivery.transports.base import Transport
 from newsletter.errors import ConfigError
-from newsletter.transports.base import Transport
 
 TRANSPORTS = ("outbox", "discard", "smtp", "sendgrid")
 
@@ -16,19 +16,19 @@ TRANSPORTS = ("outbox", "discard", "smtp", "sendgrid")
 def open_transport(settings: Settings) -> Transport:
     name = settings.transport
     if name == "outbox":
-        from newsletter.transports.outbox import OutboxTransport
+        from newsletter.delivery.transports.outbox import OutboxTransport
 
         return OutboxTransport(settings.outbox_dir)
     if name == "discard":
-        from newsletter.transports.discard import DiscardTransport
+        from newsletter.delivery.transports.discard import DiscardTransport
 
         return DiscardTransport()
     if name == "smtp":
-        from newsletter.transports.smtp import SmtpTransport
+        from newsletter.delivery.transports.smtp import SmtpTransport
 
         return SmtpTransport.from_settings(settings)
     if name == "sendgrid":
-        from newsletter.transports.sendgrid import SendGridTransport
+        from newsletter.delivery.transports.sendgrid import SendGridTransport
 
         return SendGridTransport.from_settings(settings)
     raise ConfigError(f"unknown transport {name!r}; choose one of: {', '.join(TRANSPORTS)}")

@@ -13,8 +13,8 @@ import enum
 from collections.abc import Sequence
 from typing import Protocol
 
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
 
 
 class Outcome(enum.StrEnum):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
-from newsletter.transports.base import Outcome, SendResult
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.transports.base import Outcome, SendResult
 
 
 class DiscardTransport:

@@ -13,10 +13,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.transports.base import Outcome, SendResult
 from newsletter.errors import TransportError
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
-from newsletter.transports.base import Outcome, SendResult
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

@@ -52,11 +52,11 @@ from python_http_client.client import Response
 from sendgrid import SendGridAPIClient
 
 from newsletter.config import Settings
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import NAME_FALLBACK, MessageTemplate
+from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.edition.render import slot_marker
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure, TransportError
-from newsletter.message import OutboundMessage
-from newsletter.personalise import NAME_FALLBACK, MessageTemplate
-from newsletter.render import slot_marker
-from newsletter.transports.base import Outcome, SendResult
 
 MAX_PERSONALIZATIONS = 1000
 RATE_LIMIT_WAITS = 30  # consecutive 429s honoured before the batch is handed back as temporary

@@ -40,19 +40,19 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from newsletter.config import Settings
-from newsletter.dkim import DkimSigner
-from newsletter.errors import ConfigError, TransportError
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
-from newsletter.transports.base import Outcome, SendResult
-from newsletter.transports.smtp_connect import Opener, SmtpUrl, discard
-from newsletter.transports.smtp_wire import (
+from newsletter.delivery.dkim import DkimSigner
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.smtp_connect import Opener, SmtpUrl, discard
+from newsletter.delivery.transports.smtp_wire import (
     ProtocolError,
     Reply,
     ReplyParser,
     envelope,
     usable,
 )
+from newsletter.errors import ConfigError, TransportError
 
 __all__ = ["SmtpTransport", "SmtpUrl", "outcome_for"]
 

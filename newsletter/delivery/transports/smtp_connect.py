@@ -15,8 +15,8 @@ import ssl
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from newsletter.delivery.transports.smtp_wire import reply_text
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure
-from newsletter.transports.smtp_wire import reply_text
 
 CONNECT_ATTEMPTS = 3
 CONNECT_PAUSE = 0.2

@@ -17,20 +17,20 @@ from python_http_client.exceptions import BadRequestsError, UnsupportedMediaType
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import DeliveryStatus
-from newsletter.digest import Digest
-from newsletter.edition import PreparedEdition, prepare_edition
-from newsletter.editions import EditionStatus
+from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import NAME_FALLBACK, MessageTemplate
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition
+from newsletter.delivery.send_loop import Sender
+from newsletter.delivery.transports.base import Outcome
+from newsletter.delivery.transports.sendgrid import EditionParts, SendGridTransport, personalization
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer
+from newsletter.edition.stored import EditionStatus
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure
-from newsletter.links import Links
-from newsletter.message import OutboundMessage
-from newsletter.personalise import NAME_FALLBACK, MessageTemplate
-from newsletter.render import Renderer
-from newsletter.sending import Sender
-from newsletter.transports.base import Outcome
-from newsletter.transports.sendgrid import EditionParts, SendGridTransport, personalization
 from subscribers import Consent, Status
-from tests.sendgrid_server import SendGridStandIn
+from tests.support.sendgrid_server import SendGridStandIn
 
 KEY = "SG.test-key"
 

@@ -20,20 +20,20 @@ from cryptography.x509.oid import NameOID
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.deliveries import DeliveryStatus
-from newsletter.digest import Digest
-from newsletter.dkim import DkimSigner
-from newsletter.edition import PreparedEdition, prepare_edition
+from newsletter.delivery.dkim import DkimSigner
+from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.links import Links
+from newsletter.delivery.message import OutboundMessage
+from newsletter.delivery.personalise import MessageTemplate
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition
+from newsletter.delivery.send_loop import Sender
+from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.smtp import SmtpTransport, SmtpUrl
+from newsletter.edition.digest import Digest
+from newsletter.edition.render import Renderer
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure
-from newsletter.links import Links
-from newsletter.message import OutboundMessage
-from newsletter.personalise import MessageTemplate
-from newsletter.render import Renderer
-from newsletter.sending import Sender
-from newsletter.transports.base import Outcome, SendResult
-from newsletter.transports.smtp import SmtpTransport, SmtpUrl
 from subscribers import Consent, Status
-from tests.smtp_server import Faults, SmtpServer
+from tests.support.smtp_server import Faults, SmtpServer
 
 
 def template() -> MessageTemplate:

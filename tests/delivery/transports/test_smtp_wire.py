@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.transports.smtp_wire import (
+from newsletter.delivery.transports.smtp_wire import (
     MAX_REPLY_BYTES,
     ProtocolError,
     Reply,
