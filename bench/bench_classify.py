@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.feedback.dsn import parse_report  # noqa: E402
-from tests import feedback_corpora as corpora  # noqa: E402
+from tests.support import feedback_corpora as corpora  # noqa: E402
 
 DOC = ROOT / "docs" / "feedback.md"
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"

@@ -28,8 +28,8 @@ from sqlalchemy import insert  # noqa: E402
 from newsletter.config import Settings  # noqa: E402
 from newsletter.database import open_database  # noqa: E402
 from newsletter.delivery.links import Links  # noqa: E402
-from newsletter.delivery.parallel import send_edition  # noqa: E402
 from newsletter.delivery.prepare import prepare_edition  # noqa: E402
+from newsletter.dispatch.parallel import send_edition  # noqa: E402
 from newsletter.edition.digest import load_digest  # noqa: E402
 from newsletter.edition.render import Renderer  # noqa: E402
 from subscribers.models import Status, Subscriber  # noqa: E402

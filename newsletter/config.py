@@ -24,150 +24,130 @@ DEFAULT_CONFIG_FILE = "newsletter.toml"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def setting(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: tuple[str, ...] = (),
+    schemes: tuple[str, ...] = (),
+) -> Any:
+    """One row of the settings table: default, help text, and what a valid value is (checked at load)."""
+    metadata = {"help": help, "minimum": minimum, "maximum": maximum, "choices": choices, "schemes": schemes}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Every setting of the service. Field metadata carries the help text shown by ``newsletter config``."""
+    """Every setting of the service. Field metadata carries the help text shown by ``newsletter config``
+    and the bounds every value is checked against when the settings load (``__post_init__``), so a bad
+    value is reported by the first command that loads it, before anything is asked or sent."""
 
-    database_url: str = dataclasses.field(
-        default="sqlite:///newsletter.db", metadata={"help": "SQLAlchemy URL of the store"}
+    # -- where things are kept -----------------------------------------------------------------------
+    database_url: str = setting("sqlite:///newsletter.db", "SQLAlchemy URL of the store")
+    outbox_dir: Path = setting(Path("outbox"), "where the outbox transport writes .eml files")
+    templates_dir: Path = setting(PROJECT_ROOT / "templates", "templates (email/ and web/)")
+
+    # -- who sends, and the addresses every message carries ------------------------------------------
+    from_address: str = setting("Newsletter <newsletter@example.org>", "From header of every message")
+    postal_address: str = setting("", "the sender's postal address, shown in every footer")
+    newsletter_name: str = setting(
+        "",
+        "name shown on the signup pages and confirmation emails; default: the display name of from_address",
     )
-    transport: str = dataclasses.field(
-        default="outbox", metadata={"help": "outbox, smtp, sendgrid or discard"}
+    list_id: str = setting("", "List-Id (RFC 2919); default: newsletter.<domain of from_address>")
+    unsubscribe_mailto: str = setting(
+        "", "mailto address of List-Unsubscribe; default: unsubscribe@<from domain>"
     )
-    outbox_dir: Path = dataclasses.field(
-        default=Path("outbox"), metadata={"help": "where the outbox transport writes .eml files"}
+    bounce_address: str = setting(
+        "", "envelope sender; default: bounces@<from domain> (VERP-tagged per delivery)"
     )
-    smtp_url: str = dataclasses.field(
-        default="smtp://127.0.0.1:25",
-        metadata={"help": "smtp://user:pass@host:port (?starttls=1) or smtps://"},
+    base_url: str = setting(
+        "http://127.0.0.1:8000", "public URL of the web app (links in emails)", schemes=("http", "https")
     )
-    sendgrid_api_key: str = dataclasses.field(default="", metadata={"help": "SendGrid API key"})
-    sendgrid_host: str = dataclasses.field(
-        default="https://api.sendgrid.com", metadata={"help": "base URL of the SendGrid v3 API"}
+    secret_key: str = setting("", "signs tokens; keep it secret")
+
+    # -- how messages leave --------------------------------------------------------------------------
+    transport: str = setting(
+        "outbox", "outbox, smtp, sendgrid or discard", choices=("outbox", "discard", "smtp", "sendgrid")
     )
-    sendgrid_webhook_key: str = dataclasses.field(
-        default="", metadata={"help": "public key of the signed Event Webhook (base64)"}
+    smtp_url: str = setting(
+        "smtp://127.0.0.1:25",
+        "smtp://user:pass@host:port (?starttls=1) or smtps://",
+        schemes=("smtp", "smtps"),
     )
-    base_url: str = dataclasses.field(
-        default="http://127.0.0.1:8000", metadata={"help": "public URL of the web app (links in emails)"}
+    smtp_concurrency: int = setting(
+        4, "SMTP connections used in parallel (each sends many messages)", minimum=1, maximum=64
     )
-    secret_key: str = dataclasses.field(default="", metadata={"help": "signs tokens; keep it secret"})
-    from_address: str = dataclasses.field(
-        default="Newsletter <newsletter@example.org>", metadata={"help": "From header of every message"}
+    smtp_timeout: float = setting(
+        30.0, "seconds to wait for an SMTP server reply before giving up on it", minimum=0.1
     )
-    postal_address: str = dataclasses.field(
-        default="", metadata={"help": "the sender's postal address, shown in every footer"}
+    sendgrid_api_key: str = setting("", "SendGrid API key")
+    sendgrid_host: str = setting(
+        "https://api.sendgrid.com", "base URL of the SendGrid v3 API", schemes=("http", "https")
     )
-    list_id: str = dataclasses.field(
-        default="", metadata={"help": "List-Id (RFC 2919); default: newsletter.<domain of from_address>"}
+    sendgrid_concurrency: int = setting(
+        2, "SendGrid requests (of up to 1,000 recipients) in flight at once", minimum=1, maximum=32
     )
-    unsubscribe_mailto: str = dataclasses.field(
-        default="",
-        metadata={"help": "mailto address of List-Unsubscribe; default: unsubscribe@<from domain>"},
+    dkim_key_path: str = setting("", "PEM RSA private key: SMTP messages are DKIM-signed when set")
+    dkim_selector: str = setting("", "DKIM selector (s=); needed with a key")
+    dkim_domain: str = setting("", "DKIM signing domain (d=); default: the domain of from_address")
+
+    # -- the pace of a send, retries and when to stop ------------------------------------------------
+    batch_size: int = setting(500, "subscribers fetched and sent per batch", minimum=1)
+    send_rate: float = setting(0.0, "messages per second handed to the transport; 0: no limit", minimum=0)
+    max_retries: int = setting(5, "retries of a temporary failure before it is recorded failed", minimum=0)
+    retry_delay: float = setting(
+        60.0, "seconds before the first retry; doubles per retry, with jitter", minimum=0
     )
-    bounce_address: str = dataclasses.field(
-        default="",
-        metadata={"help": "envelope sender; default: bounces@<from domain> (VERP-tagged per delivery)"},
+    retry_max_delay: float = setting(
+        1800.0, "longest wait between retries (unless Retry-After asks more)", minimum=0
     )
-    templates_dir: Path = dataclasses.field(
-        default=PROJECT_ROOT / "templates", metadata={"help": "templates (email/ and web/)"}
+    error_threshold: float = setting(
+        0.2, "pause when more than this share of the last error_window fail", minimum=0, maximum=1
     )
-    batch_size: int = dataclasses.field(
-        default=500, metadata={"help": "subscribers fetched and sent per batch"}
-    )
-    soft_bounce_threshold: int = dataclasses.field(
-        default=3, metadata={"help": "soft bounces (distinct deliveries) within the window that suppress"}
-    )
-    soft_bounce_window_days: int = dataclasses.field(
-        default=30, metadata={"help": "days over which soft bounces are counted"}
-    )
-    webhook_max_age_seconds: int = dataclasses.field(
-        default=600, metadata={"help": "signed webhook posts older (or further ahead) than this are refused"}
-    )
-    bounce_processed_folder: str = dataclasses.field(
-        default="processed", metadata={"help": "mailbox folder that processed bounces are moved to"}
-    )
-    # -- web signup (issue 3) ------------------------------------------------------------------------
-    newsletter_name: str = dataclasses.field(
-        default="",
-        metadata={
-            "help": "name shown on the signup pages and confirmation emails; "
-            "default: the display name of from_address"
-        },
-    )
-    confirm_ttl_days: int = dataclasses.field(
-        default=7,
-        metadata={"help": "days a confirmation link stays valid (an expired one offers a new link)"},
-    )
-    welcome_email: int = dataclasses.field(
-        default=1, metadata={"help": "1: send a welcome email after confirmation; 0: do not"}
-    )
-    signup_limit_per_ip: int = dataclasses.field(
-        default=20, metadata={"help": "signup form posts allowed per client IP per rate_limit_window seconds"}
-    )
-    signup_limit_per_address: int = dataclasses.field(
-        default=3, metadata={"help": "confirmation emails sent per address per rate_limit_window seconds"}
-    )
-    rate_limit_window: int = dataclasses.field(
-        default=3600, metadata={"help": "seconds over which the signup rate limits count"}
-    )
-    purge_pending_days: int = dataclasses.field(
-        default=30, metadata={"help": "`subscribers purge-pending` removes pending signups older than this"}
-    )
-    embed_frame_ancestors: str = dataclasses.field(
-        default="*", metadata={"help": "CSP frame-ancestors of the embeddable form, e.g. https://example.org"}
+    error_window: int = setting(200, "how many recent results error_threshold looks at", minimum=1)
+    send_workers: int = setting(
+        1,
+        "processes sending one edition side by side, each its share of the list (for large lists on "
+        "several cores)",
+        minimum=1,
     )
 
-    # -- delivery (issue 4) --------------------------------------------------------------------------
-    smtp_concurrency: int = dataclasses.field(
-        default=4, metadata={"help": "SMTP connections used in parallel (each sends many messages)"}
+    # -- what comes back: bounces, complaints, webhooks ----------------------------------------------
+    soft_bounce_threshold: int = setting(
+        3, "soft bounces (distinct deliveries) within the window that suppress", minimum=1
     )
-    smtp_timeout: float = dataclasses.field(
-        default=30.0, metadata={"help": "seconds to wait for an SMTP server reply before giving up on it"}
+    soft_bounce_window_days: int = setting(30, "days over which soft bounces are counted", minimum=1)
+    sendgrid_webhook_key: str = setting("", "public key of the signed Event Webhook (base64)")
+    webhook_max_age_seconds: int = setting(
+        600, "signed webhook posts older (or further ahead) than this are refused", minimum=1
     )
-    send_rate: float = dataclasses.field(
-        default=0.0, metadata={"help": "messages per second handed to the transport; 0: no limit"}
+    bounce_processed_folder: str = setting("processed", "mailbox folder that processed bounces are moved to")
+
+    # -- readers signing up and leaving (the web app) ------------------------------------------------
+    confirm_ttl_days: int = setting(
+        7, "days a confirmation link stays valid (an expired one offers a new link)", minimum=1
     )
-    max_retries: int = dataclasses.field(
-        default=5, metadata={"help": "retries of a temporary failure before it is recorded failed"}
+    welcome_email: bool = setting(True, "send a welcome email after confirmation")
+    signup_limit_per_ip: int = setting(
+        20, "signup form posts allowed per client IP per rate_limit_window seconds", minimum=1
     )
-    retry_delay: float = dataclasses.field(
-        default=60.0, metadata={"help": "seconds before the first retry; doubles per retry, with jitter"}
+    signup_limit_per_address: int = setting(
+        3, "confirmation emails sent per address per rate_limit_window seconds", minimum=1
     )
-    retry_max_delay: float = dataclasses.field(
-        default=1800.0, metadata={"help": "longest wait between retries (unless Retry-After asks more)"}
+    rate_limit_window: int = setting(3600, "seconds over which the signup rate limits count", minimum=1)
+    purge_pending_days: int = setting(
+        30, "`subscribers purge-pending` removes pending signups older than this", minimum=1
     )
-    error_threshold: float = dataclasses.field(
-        default=0.2, metadata={"help": "pause when more than this share of the last error_window fail"}
-    )
-    error_window: int = dataclasses.field(
-        default=200, metadata={"help": "how many recent results error_threshold looks at"}
-    )
-    send_workers: int = dataclasses.field(
-        default=1,
-        metadata={
-            "help": "processes sending one edition side by side, each its share of the list (for large "
-            "lists on several cores)"
-        },
-    )
-    sendgrid_concurrency: int = dataclasses.field(
-        default=2, metadata={"help": "SendGrid requests (of up to 1,000 recipients) in flight at once"}
-    )
-    dkim_key_path: str = dataclasses.field(
-        default="", metadata={"help": "PEM RSA private key: SMTP messages are DKIM-signed when set"}
-    )
-    dkim_selector: str = dataclasses.field(
-        default="", metadata={"help": "DKIM selector (s=); needed with a key"}
-    )
-    dkim_domain: str = dataclasses.field(
-        default="", metadata={"help": "DKIM signing domain (d=); default: the domain of from_address"}
+    embed_frame_ancestors: str = setting(
+        "*", "CSP frame-ancestors of the embeddable form, e.g. https://example.org"
     )
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError("batch_size must be at least 1")
-        if self.send_workers < 1:
-            raise ConfigError("send_workers must be at least 1")
+        for field in dataclasses.fields(self):
+            _check(field, getattr(self, field.name))
         if "@" not in self.from_address:
             raise ConfigError(f"from_address {self.from_address!r} has no email address in it")
 
@@ -205,8 +185,36 @@ FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fiel
 ENV_ALIASES = {"FROM": "from_address"}
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def _check(field: dataclasses.Field[Any], value: Any) -> None:
+    """A value against its row's bounds; the message names the setting and what it may be."""
+    meta, name = field.metadata, field.name
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"setting {name}: {value!r} is not one of {', '.join(meta['choices'])}")
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        raise ConfigError(f"setting {name}: {value!r} is too small; it must be at least {meta['minimum']}")
+    if meta.get("maximum") is not None and value > meta["maximum"]:
+        raise ConfigError(f"setting {name}: {value!r} is too large; it must be at most {meta['maximum']}")
+    schemes = meta.get("schemes")
+    scheme, separator, _ = value.partition("://") if schemes else ("", "", "")
+    if schemes and (not separator or scheme.lower() not in schemes):
+        raise ConfigError(
+            f"setting {name}: {value!r} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        )
+
+
 def _coerce(name: str, raw: Any) -> Any:
     field_type = FIELDS[name].type
+    if field_type in ("bool", bool):
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise ConfigError(f"setting {name}: {raw!r} is not a yes/no value (use true or false)")
     try:
         if field_type in ("int", int):
             return int(raw)

@@ -23,9 +23,9 @@ from newsletter.cli.common import report, settings_of
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
 from newsletter.delivery.links import Links
-from newsletter.delivery.parallel import build_sender, send_edition
 from newsletter.delivery.prepare import PreparedEdition, edition_key, prepare_edition
 from newsletter.delivery.send_loop import SendSummary
+from newsletter.dispatch.parallel import build_sender, send_edition
 from newsletter.edition.digest import Digest, load_digest
 from newsletter.edition.render import Renderer
 from newsletter.edition.stored import EditionStatus

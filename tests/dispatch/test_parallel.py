@@ -16,11 +16,12 @@ from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.delivery.ledger import DeliveryStatus
 from newsletter.delivery.links import Links
-from newsletter.delivery.parallel import send_edition
+from newsletter.dispatch.parallel import send_edition
 from newsletter.edition.digest import Digest
 from newsletter.errors import TransportError
+from tests.conftest import ROOT
+from tests.delivery.test_send_outbox import prepared_edition, recipients_in, subscribe
 from tests.support.smtp_server import Sink
-from tests.test_send_outbox import prepared_edition, recipients_in, subscribe
 
 
 def test_three_processes_reach_every_subscriber_once_and_mark_the_edition_sent(
@@ -68,7 +69,7 @@ from newsletter.edition.digest import load_digest
 from newsletter.delivery.prepare import prepare_edition
 from newsletter.delivery.links import Links
 from newsletter.edition.render import Renderer
-from newsletter.delivery.parallel import send_edition
+from newsletter.dispatch.parallel import send_edition
 
 if __name__ == "__main__":  # the workers are spawned: they import this file again
     settings = Settings(**eval(sys.argv[1]))
@@ -96,11 +97,11 @@ def test_workers_stop_sending_when_the_send_command_is_killed(
         }
         script = tmp_path / "parent.py"
         script.write_text(textwrap.dedent(PARENT))
-        sample = Path(__file__).resolve().parent.parent / "samples" / "2011-07-11-weekly-highlights.yaml"
+        sample = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
         parent = subprocess.Popen(
             [sys.executable, str(script), repr(values), str(sample)],
-            cwd=Path(__file__).resolve().parent.parent,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         deadline = time.monotonic() + 60
         while sink.messages < 20 and time.monotonic() < deadline and parent.poll() is None:

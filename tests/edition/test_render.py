@@ -22,7 +22,7 @@ from newsletter.edition.render import (
 )
 from newsletter.errors import RenderError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
 POSTAL = "Burma Partnership\nPO Box 1234, Phra Singh\nChiang Mai 50200, Thailand"
 LONG_URL = (

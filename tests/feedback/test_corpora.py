@@ -11,7 +11,7 @@ import pytest
 from newsletter.cli.feedback import classify_file
 from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import MalformedFeedback
-from tests import feedback_corpora as corpora
+from tests.support import feedback_corpora as corpora
 
 
 def _report(name: str, score: corpora.Score) -> None:

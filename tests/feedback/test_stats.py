@@ -13,9 +13,9 @@ from newsletter.feedback.apply import FeedbackPolicy
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
 from newsletter.feedback.stats import edition_stats, history, recipients
 from subscribers import Consent
+from tests.cli.test_cli import run
 from tests.conftest import ROOT
 from tests.support.feedback_helpers import dsn, send_outbox, subscribe
-from tests.test_cli import run
 
 READERS = (
     "a@example.com",

@@ -1,6 +1,6 @@
 """Scoring the bounce parser against the public corpora in tests/fixtures/corpora (see their PROVENANCE.md).
 
-Shared by tests/test_feedback_corpora.py (asserts) and bench/bench_classify.py (prints the figures for
+Shared by tests/feedback/test_corpora.py (asserts) and bench/bench_classify.py (prints the figures for
 docs/feedback.md). Each scorer returns (right, total, misses) for one question a corpus answers.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from newsletter.feedback.dsn import Report, parse_report
 from newsletter.feedback.events import MalformedFeedback
 
-CORPORA = Path(__file__).resolve().parent / "fixtures" / "corpora"
+CORPORA = Path(__file__).resolve().parent.parent / "fixtures" / "corpora"
 FLUFL = CORPORA / "flufl-bounce"
 GEM = CORPORA / "bounce_email"
 PHP = CORPORA / "php-bounce-handler" / "eml"

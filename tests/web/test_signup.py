@@ -88,7 +88,7 @@ def test_signup_records_pending_consent_and_mails_a_confirmation(client, setting
 
 
 def test_welcome_email_can_be_switched_off(settings, database) -> None:
-    with make_client(build_app(settings, database, welcome_email=0)) as client:
+    with make_client(build_app(settings, database, welcome_email=False)) as client:
         signup(client, "quiet@example.org")
         client.get(path_of(confirm_url(parse(outbox(settings)[0].read_bytes()))))
     assert database.store.find("quiet@example.org").status is Status.confirmed
