@@ -266,11 +266,12 @@ def load_settings(
 
 
 def append_settings(config_file: Path, values: Mapping[str, str]) -> None:
-    """Add ``name = "value"`` lines to the TOML file, creating it private (0600): it holds the secret."""
+    """Add ``name = "value"`` lines to the TOML file, making it private (0600): it holds the secret."""
     existing = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
     lines = "".join(f"{name} = {json.dumps(value)}\n" for name, value in values.items())
     text = existing + ("" if not existing or existing.endswith("\n") else "\n") + lines
     fd = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: a secret must not stay readable
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.config import Settings
@@ -74,8 +74,49 @@ class Database:
         self.engine.dispose()
 
 
+POSTGRES_DRIVER = "postgresql+psycopg"
+SUPPORTED = ("sqlite", "postgresql")
+
+
+def database_url(configured: str) -> str:
+    """The URL SQLAlchemy is given: a plain ``postgresql://`` (or ``postgres://``) means psycopg 3.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2, which this project does not install; the
+    ``postgres`` extra brings psycopg 3, so a URL written as most hosting providers print it just works.
+    """
+    scheme, separator, rest = configured.partition("://")
+    if separator and scheme.lower() in ("postgres", "postgresql"):
+        return f"{POSTGRES_DRIVER}://{rest}"
+    return configured
+
+
+def create_database_engine(configured: str) -> Engine:
+    """An engine for the configured URL, or a ConfigError in one line: unparsable URL, unsupported
+    database, or a driver that is not installed (with the pip extra that brings it)."""
+    url = database_url(configured)
+    try:
+        engine = make_engine(url)
+    except ArgumentError:
+        raise ConfigError(f"database_url {configured!r} is not a database URL") from None
+    except ModuleNotFoundError as exc:
+        if url.startswith(POSTGRES_DRIVER):
+            raise ConfigError(
+                "database_url names PostgreSQL but its driver (psycopg) is not installed: "
+                "pip install 'newsletter[postgres]'"
+            ) from None
+        raise ConfigError(f"database_url {configured!r}: the driver {exc.name!r} is not installed") from None
+    except NoSuchModuleError:
+        raise ConfigError(f"database_url {configured!r}: unknown database or driver") from None
+    if engine.dialect.name not in SUPPORTED:
+        engine.dispose()
+        raise ConfigError(
+            f"database_url {configured!r}: {engine.dialect.name} is not supported; use SQLite or PostgreSQL"
+        )
+    return engine
+
+
 def open_database(settings: Settings, *, migrate: bool = False) -> Database:
-    engine = make_engine(settings.database_url)
+    engine = create_database_engine(settings.database_url)
     try:
         if migrate:
             upgrade(engine)

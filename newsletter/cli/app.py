@@ -60,5 +60,5 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except (NewsletterError, StoreError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)

@@ -38,7 +38,9 @@ def run(
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
+def workdir(tmp_path: Path, database_url: str) -> Path:
+    """An initialised project folder whose newsletter.toml names the database: SQLite and PostgreSQL."""
+    (tmp_path / "newsletter.toml").write_text(f"database_url = {json.dumps(database_url)}\n")
     result = run(tmp_path, "init", "--demo", "12")
     assert result.returncode == 0, result.stderr
     return tmp_path
@@ -46,7 +48,7 @@ def workdir(tmp_path: Path) -> Path:
 
 def test_init_creates_the_database_a_secret_and_demo_readers(workdir: Path) -> None:
     config = (workdir / "newsletter.toml").read_text()
-    assert config.startswith('secret_key = "') and (workdir / "newsletter.toml").stat().st_mode & 0o077 == 0
+    assert '\nsecret_key = "' in config and (workdir / "newsletter.toml").stat().st_mode & 0o077 == 0
     counts = json.loads(run(workdir, "subscribers", "count", "--json").stdout)
     assert counts == {"pending": 0, "confirmed": 12, "unsubscribed": 0, "bounced": 0, "complained": 0}
     again = run(workdir, "init", "--demo", "12")
@@ -135,6 +137,32 @@ def test_config_lists_settings_without_revealing_secrets(workdir: Path) -> None:
     result = run(workdir, "config", env=env)
     assert result.returncode == 0, result.stderr
     assert "NEWSLETTER_SMTP_URL" in result.stdout and "smtp://mailer:***@127.0.0.1:2525" in result.stdout
-    secret = (workdir / "newsletter.toml").read_text().split('"')[1]
+    secret = (workdir / "newsletter.toml").read_text().split('secret_key = "')[1].split('"')[0]
     for hidden in ("hunter2", "SG.very-secret", secret):
         assert hidden not in result.stdout
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1/test", "postgres://postgres@127.0.0.1/test"])
+def test_a_postgres_url_without_the_driver_names_the_extra(tmp_path: Path, url: str) -> None:
+    """No psycopg installed (simulated by blocking its import): one line saying which extra to install."""
+    blocker = "import sys; sys.modules['psycopg'] = None; from newsletter.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", blocker, "subscribers", "count"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NEWSLETTER_DATABASE_URL": url},
+        timeout=60,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "pip install 'newsletter[postgres]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [("mysql://root@127.0.0.1/test", "driver"), ("not a url", "not a database URL")],
+)
+def test_an_unusable_database_url_is_one_clear_line(tmp_path: Path, url: str, says: str) -> None:
+    result = run(tmp_path, "subscribers", "count", env={"NEWSLETTER_DATABASE_URL": url})
+    assert result.returncode == 1 and "Traceback" not in result.stderr and says in result.stderr
