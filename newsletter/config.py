@@ -115,6 +115,24 @@ class Settings:
         minimum=1,
     )
 
+    # -- several processes and machines: workers, broker, shared state -------------------------------
+    broker_url: str = setting(
+        "amqp://guest:guest@127.0.0.1:5672//",
+        "Celery broker of `newsletter worker` and `send --distributed`: amqp:// (RabbitMQ) or redis://",
+        schemes=("amqp", "pyamqp", "amqps", "redis", "rediss"),
+    )
+    worker_queue: str = setting("newsletter", "broker queue the distributed send's batches go through")
+    redis_url: str = setting(
+        "", "Redis for shared signup limits and the send rate (redis://host:6379/0); empty: the database"
+    )
+    redis_prefix: str = setting("newsletter:", "prefix of every Redis key this service writes")
+    lease_seconds: float = setting(
+        30.0, "a send not renewed within this many seconds is known to have crashed", minimum=2
+    )
+    broker_visibility_timeout: float = setting(
+        600.0, "Redis broker: seconds before an unacknowledged batch is handed to another worker", minimum=1
+    )
+
     # -- what comes back: bounces, complaints, webhooks ----------------------------------------------
     soft_bounce_threshold: int = setting(
         3, "soft bounces (distinct deliveries) within the window that suppress", minimum=1

@@ -11,8 +11,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+import newsletter.delivery.batches
+import newsletter.delivery.leases
 import newsletter.delivery.ledger
 import newsletter.feedback.records  # every table on the shared metadata
+import newsletter.shared_limits
 from newsletter.config import Settings
 from newsletter.database import HEAD_REVISION, Database, alembic_config, is_current, open_database
 from newsletter.errors import ConfigError

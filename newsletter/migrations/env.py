@@ -5,8 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import newsletter.delivery.batches
+import newsletter.delivery.leases
 import newsletter.delivery.ledger
-import newsletter.feedback.records  # noqa: F401
+import newsletter.feedback.records
+import newsletter.shared_limits  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base, make_engine
 

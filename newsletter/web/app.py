@@ -31,10 +31,11 @@ from newsletter.edition.render import Renderer
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.readers.signup import SignupFlow
 from newsletter.readers.transactional import TransactionalMail
+from newsletter.shared_limits import connect_redis
 from newsletter.web import forms, tokens
 from newsletter.web.context import WebContext
 from newsletter.web.pages import TITLES, Pages, static_dir
-from newsletter.web.ratelimit import SlidingWindowLimiter
+from newsletter.web.ratelimit import signup_limiter
 from newsletter.web.security import CsrfTokens, SecurityHeaders
 from subscribers.errors import StoreError
 
@@ -74,7 +75,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.transport_factory = transport_factory
 
     csrf = CsrfTokens(settings.require_secret())
-    address_limiter = SlidingWindowLimiter(settings.signup_limit_per_address, settings.rate_limit_window)
+    redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
+    address_limiter = signup_limiter(
+        settings, db.sessions, redis_client, "address", settings.signup_limit_per_address
+    )
     flow = SignupFlow(
         settings=settings,
         store=db.store,
@@ -91,7 +95,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         pages=pages,
         csrf=csrf,
         address_limiter=address_limiter,
-        ip_limiter=SlidingWindowLimiter(settings.signup_limit_per_ip, settings.rate_limit_window),
+        ip_limiter=signup_limiter(settings, db.sessions, redis_client, "ip", settings.signup_limit_per_ip),
     )
 
     app.add_middleware(

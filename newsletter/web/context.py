@@ -7,9 +7,8 @@ import dataclasses
 from starlette.requests import Request
 
 from newsletter.config import Settings
-from newsletter.readers.signup import SignupFlow
+from newsletter.readers.signup import Limiter, SignupFlow
 from newsletter.web.pages import Pages
-from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.security import CsrfTokens
 from subscribers.store import Consent
 
@@ -20,8 +19,8 @@ class WebContext:
     flow: SignupFlow
     pages: Pages
     csrf: CsrfTokens
-    ip_limiter: SlidingWindowLimiter
-    address_limiter: SlidingWindowLimiter
+    ip_limiter: Limiter
+    address_limiter: Limiter
 
 
 def web(request: Request) -> WebContext:

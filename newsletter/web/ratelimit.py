@@ -1,4 +1,9 @@
-"""In-process rate limits for the signup form, so it cannot be used to bomb someone's inbox.
+"""Rate limits for the signup form, so it cannot be used to bomb someone's inbox.
+
+``signup_limiter`` is what the web app uses: a limit shared by every process and host serving the form
+(``serve --workers N``, several machines behind a proxy), counted in Redis when ``redis_url`` is set and
+in the database otherwise (``newsletter.shared_limits``). ``SlidingWindowLimiter`` below is the same
+limit within one process, for callers that own the only process.
 
 A sliding-window log per key (the times of the recent hits), checked and recorded under one lock, so
 200 simultaneous requests for one key let exactly ``limit`` through: the check and the append are one
@@ -6,8 +11,6 @@ step, never two. The web app runs its routes in a thread pool, hence a ``threadi
 costs microseconds. Memory is bounded: past ``max_keys`` keys, expired ones are swept, and if the table
 is still full the oldest keys are forgotten (failing open for them rather than growing without bound).
 
-The counters live in one process. ``newsletter serve`` runs one; behind several processes each would
-count on its own, and a shared store (Redis) would be the next step.
 """
 
 from __future__ import annotations
@@ -17,6 +20,16 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.config import Settings
+from newsletter.readers.signup import Limiter
+from newsletter.shared_limits import DatabaseWindowLimiter, RedisWindowLimiter
+
+if TYPE_CHECKING:
+    import redis
 
 DEFAULT_MAX_KEYS = 100_000
 
@@ -71,6 +84,20 @@ class SlidingWindowLimiter:
 
     def __len__(self) -> int:
         return len(self._hits)
+
+
+def signup_limiter(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    redis_client: redis.Redis | None,
+    name: str,
+    limit: int,
+) -> Limiter:
+    """``limit`` hits per ``rate_limit_window`` per key, in the store every serving process shares."""
+    prefix = f"{settings.redis_prefix}signup:{name}:"
+    if redis_client is not None:
+        return RedisWindowLimiter(redis_client, prefix, limit, settings.rate_limit_window)
+    return DatabaseWindowLimiter(sessions, f"signup:{name}:", limit, settings.rate_limit_window)
 
 
 def client_key(host: str | None) -> str:

@@ -78,3 +78,47 @@ def test_serve_without_an_initialised_database_says_what_to_do(tmp_path: Path) -
     )
     assert result.returncode == 1
     assert "newsletter init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_with_several_workers_shares_one_signup_limit(tmp_path: Path) -> None:
+    """Three uvicorn processes, one limit: 5 posts per IP allowed, 12 posted, exactly 5 get through."""
+    from tests.support.web_helpers import csrf_of
+
+    config = _config(tmp_path)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write('signup_limit_per_ip = 5\npostal_address = "PO Box 1"\nbase_url = "http://127.0.0.1"\n')
+    subprocess.run([*NEWSLETTER, "--config", str(config), "init"], check=True, cwd=tmp_path, timeout=60)
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [*NEWSLETTER, "--config", str(config), "serve", "--port", str(port), "--workers", "3"],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            "Application startup complete" not in log.read_text()
+            or log.read_text().count("Application startup complete") < 3
+        ):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        statuses = []
+        for index in range(12):  # a fresh connection each time: the kernel spreads them over the workers
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                token = csrf_of(client.get("/").text)
+                form = {"email": f"r{index}@example.org", "csrf": token, "website": ""}
+                statuses.append(client.post("/subscribe", data=form).status_code)
+        assert statuses.count(200) == 5 and statuses.count(429) == 7, statuses
+    finally:
+        server.terminate()
+        server.wait(20)
+    pids = {
+        line.split("[")[1].split("]")[0]
+        for line in log.read_text().splitlines()
+        if "Started server process" in line
+    }
+    assert len(pids) == 3
