@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from newsletter.cli.doctor import doctor_command
 from newsletter.cli.feedback import bounces_app, stats_command
 from newsletter.cli.init import config_command, init_command
 from newsletter.cli.review import render_command
@@ -41,6 +42,7 @@ app.command("cancel")(cancel_command)
 app.command("run-due")(run_due_command)
 app.command("stats")(stats_command)
 app.command("serve")(serve_command)
+app.command("doctor")(doctor_command)
 app.add_typer(subscribers_app, name="subscribers", help="Manage the list.")
 app.add_typer(bounces_app, name="bounces")
 
