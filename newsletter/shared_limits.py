@@ -274,3 +274,37 @@ class SharedTokenBucket:
         assert self._sessions is not None
         with self._sessions.begin() as session:
             session.execute(delete(BUCKETS).where(BUCKETS.c.name == self.name))
+
+
+class SharedRate:
+    """The send loop's rate gate (``acquire()`` before each message) over a ``SharedTokenBucket``.
+
+    Tokens are drawn in small chunks (a twentieth of a second's worth) and spent locally, so N workers
+    cost the shared store about 20 × N round trips a second, not one per message, and together never
+    spend more than the bucket grants. One thread per gate: each sending process has its own.
+    """
+
+    def __init__(self, bucket: SharedTokenBucket, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._bucket = bucket
+        self._sleep = sleep
+        self._chunk = max(1, int(bucket.rate / 20))
+        self._spare = 0
+
+    @property
+    def unlimited(self) -> bool:
+        return self._bucket.rate <= 0
+
+    def acquire(self, tokens: float = 1.0) -> float:
+        """Block until one message may go; returns the seconds waited."""
+        if self.unlimited:
+            return 0.0
+        waited = 0.0
+        while self._spare < tokens:
+            granted, wait = self._bucket.take(self._chunk)
+            self._spare += granted
+            if self._spare < tokens:
+                pause = max(wait, 0.001)
+                self._sleep(pause)
+                waited += pause
+        self._spare -= int(tokens)
+        return waited

@@ -23,6 +23,7 @@ from newsletter.cli.send import send_command
 from newsletter.cli.serve import serve_command
 from newsletter.cli.steering import cancel_command, pause_command, run_due_command
 from newsletter.cli.subscribers import subscribers_app
+from newsletter.cli.worker import worker_command
 from newsletter.config import config_path, load_settings
 from newsletter.errors import NewsletterError
 from subscribers.errors import StoreError
@@ -43,6 +44,7 @@ app.command("run-due")(run_due_command)
 app.command("stats")(stats_command)
 app.command("serve")(serve_command)
 app.command("doctor")(doctor_command)
+app.command("worker")(worker_command)
 app.add_typer(subscribers_app, name="subscribers", help="Manage the list.")
 app.add_typer(bounces_app, name="bounces")
 

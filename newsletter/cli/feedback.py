@@ -106,6 +106,10 @@ def stats_command(
     edition: Annotated[str | None, typer.Argument(help="edition key (default: every edition)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     who: Annotated[bool, typer.Option("--recipients", help="also list who got what (one line each)")] = False,
+    follow_send: Annotated[
+        bool, typer.Option("--follow", help="live counts and rate of the edition's send, until it ends")
+    ] = False,
+    every: Annotated[float, typer.Option(min=0.2, help="--follow: seconds between lines")] = 2.0,
 ) -> None:
     """Per edition: sent, delivered, bounced (hard/soft), complained, unsubscribed."""
     database = database_of(ctx)
@@ -115,6 +119,14 @@ def stats_command(
             editions = [e for e in editions if e.key == edition]
             if not editions:
                 raise NewsletterError(f"no edition {edition!r}; `newsletter stats` lists them")
+        if follow_send:
+            if edition is None:
+                raise NewsletterError("--follow needs an EDITION")
+            from newsletter.cli.follow import follow
+
+            lease_seconds = settings_of(ctx).lease_seconds
+            follow(database, editions[0], every=every, as_json=as_json, lease_seconds=lease_seconds)
+            return
         report = [edition_stats(database.sessions, e) for e in editions]
         if as_json:
             typer.echo(json.dumps(report if edition is None else report[0]))

@@ -93,6 +93,9 @@ def send_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted or paused send")] = False,
     at: Annotated[str | None, typer.Option("--at", help='schedule: "2026-12-01 07:00" (local time)')] = None,
+    distributed: Annotated[
+        bool, typer.Option("--distributed", help="enqueue batches for `newsletter worker`s; return at once")
+    ] = False,
 ) -> None:
     """Render DIGEST once and send it to every confirmed subscriber who has not had it yet."""
     settings = settings_of(ctx)
@@ -113,9 +116,12 @@ def send_command(
             test_send(settings, database, links, prepared, addresses, as_json)
             return
         status = database.ledger.edition_status(prepared.edition.id)
-        _check_status(prepared.edition.key, status, resume, str(digest))
+        _check_status(settings, database, prepared, status, resume, str(digest))
         if scheduled is not None:
             schedule_send(settings, database, prepared, status, scheduled, as_json)
+            return
+        if distributed:
+            distributed_send(settings, database, prepared, yes=yes, as_json=as_json)
             return
         real_send(settings, database, links, prepared, str(digest), yes=yes, as_json=as_json)
     finally:
@@ -229,12 +235,57 @@ def real_send(
         raise typer.Exit(EXIT_STOPPED)
 
 
-def _check_status(key: str, status: EditionStatus | None, resume: bool, digest: str) -> None:
+def distributed_send(
+    settings: Settings, database: Database, prepared: PreparedEdition, *, yes: bool, as_json: bool
+) -> None:
+    """Plan the batches and put them on the broker; the workers send, the ledger shows the progress."""
+    from newsletter.dispatch.celery_app import broker_problem, make_celery
+    from newsletter.dispatch.distributed import start
+
+    problem = broker_problem(settings)
+    if problem:
+        raise SendRefused(f"{problem}; nothing was enqueued")
+    err = Console(stderr=True, highlight=False)
+    total = database.store.count_confirmed()
+    err.print(f"Edition   {prepared.edition.key}: {prepared.edition.subject}")
+    err.print(f"Recipients {total} confirmed, sent by the workers on queue {settings.worker_queue!r}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
+        typer.confirm("Enqueue the send now?", abort=True)
+    enqueued = start(settings, database, prepared, make_celery(settings))
+    report(enqueued.as_dict(), as_json)
+    if not as_json:
+        err.print(f"Follow it with: newsletter stats {prepared.edition.key} --follow")
+
+
+def _check_status(
+    settings: Settings,
+    database: Database,
+    prepared: PreparedEdition,
+    status: EditionStatus | None,
+    resume: bool,
+    digest: str,
+) -> None:
+    """Refuse what must not start: a cancelled edition, a send running elsewhere, an unasked resume."""
+    from newsletter.dispatch.whereabouts import Whereabouts, whereabouts
+
+    key = prepared.edition.key
     if status is EditionStatus.cancelled:
         raise SendRefused(f"edition {key} was cancelled; send it under a new date or issue name")
-    if status in (EditionStatus.sending, EditionStatus.paused) and not resume:
-        how = "was paused" if status is EditionStatus.paused else "was interrupted (or is running elsewhere)"
+    if status is EditionStatus.sending:
+        found = whereabouts(database, prepared.edition.id, settings.lease_seconds)
+        if found.state is Whereabouts.running:
+            raise SendRefused(
+                f"the send of edition {key} {found.text}. Pause it with `newsletter pause {key}`"
+            )
+        if not resume:
+            raise SendRefused(
+                f"the send of edition {key} {found.text}: continue it with "
+                f"`newsletter send {digest} --resume` (nobody gets it twice)"
+            )
+    if status is EditionStatus.paused and not resume:
         raise SendRefused(
-            f"the send of edition {key} {how}: continue it with "
+            f"the send of edition {key} was paused: continue it with "
             f"`newsletter send {digest} --resume` (nobody gets it twice)"
         )

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from newsletter.delivery.ledger import aware
+from newsletter.delivery.ledger import DELIVERIES, DeliveryStatus, aware
 from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus
@@ -57,6 +57,7 @@ class SendBatch(Base):
     holder: Mapped[str] = mapped_column(String(255), default="")
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claims: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # queued: when it is due
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -176,8 +177,9 @@ class Batches:
             )
             return bool(getattr(result, "rowcount", 0))
 
-    def finish(self, batch_id: int, holder: str, *, done: bool) -> bool:
-        """``done``: every delivery written; else put back in the queue (paused, transport down)."""
+    def finish(self, batch_id: int, holder: str, *, done: bool, next_at: dt.datetime | None = None) -> bool:
+        """``done``: every delivery written; else back in the queue, due at ``next_at`` (a retry), or
+        when a resume enqueues it again (None: paused, transport down)."""
         with self._sessions.begin() as session:
             result = session.execute(
                 update(BATCHES)
@@ -185,10 +187,18 @@ class Batches:
                 .values(
                     status=BatchStatus.done if done else BatchStatus.queued,
                     lease_until=None,
+                    next_at=next_at,
                     updated_at=utcnow(),
                 )
             )
             return bool(getattr(result, "rowcount", 0))
+
+    def enqueued(self, batch_ids: list[int], at: dt.datetime) -> None:
+        """A message for these batches is on its way, due at ``at``: a rescue leaves them alone till then."""
+        with self._sessions.begin() as session:
+            for start in range(0, len(batch_ids), 5000):
+                chunk = batch_ids[start : start + 5000]
+                session.execute(update(BATCHES).where(BATCHES.c.id.in_(chunk)).values(next_at=at))
 
     def remaining(self, edition_id: int) -> dict[str, int]:
         """Batches of the edition per status."""
@@ -201,6 +211,28 @@ class Batches:
             counts = {status.value: 0 for status in BatchStatus}
             counts.update({status: count for status, count in rows})
         return counts
+
+    def next_retry(self, edition_id: int, batch: BatchRange) -> dt.datetime | None:
+        """When the range's earliest deferral of a still-confirmed subscriber is due; None: all final."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(
+                    func.min(DELIVERIES.c.next_attempt_at),
+                    func.count(),
+                    func.count(DELIVERIES.c.next_attempt_at),
+                )
+                .join(Subscriber.__table__, Subscriber.id == DELIVERIES.c.subscriber_id)
+                .where(
+                    DELIVERIES.c.edition_id == edition_id,
+                    DELIVERIES.c.subscriber_id.between(batch.first_id, batch.last_id),
+                    DELIVERIES.c.status.in_((DeliveryStatus.deferred, DeliveryStatus.sending)),
+                    Subscriber.status == SubscriberStatus.confirmed,
+                )
+            ).one()
+        earliest, rows, timed = row
+        if not rows:
+            return None
+        return utcnow() if timed < rows or earliest is None else aware(earliest)  # untimed: due now
 
     def live_holders(self, edition_id: int) -> list[str]:
         """Workers whose claim on a batch of this edition is live: where a distributed send runs."""
@@ -217,15 +249,23 @@ class Batches:
                 )
             )
 
-    def stale(self, edition_id: int) -> list[int]:
-        """Batches not done and not held by a live worker: what a rescue (``run-due``) enqueues again."""
+    def stale(self, edition_id: int, grace: float) -> list[int]:
+        """Batches nobody is working on that should have been picked up ``grace`` seconds ago: their
+        message was lost (a broker restarted empty) or their worker died. A rescue enqueues them again."""
+        now = utcnow()
+        overdue = now - dt.timedelta(seconds=grace)
         with self._sessions() as session:
             return list(
                 session.scalars(
                     select(BATCHES.c.id).where(
                         BATCHES.c.edition_id == edition_id,
                         BATCHES.c.status != BatchStatus.done,
-                        (BATCHES.c.lease_until.is_(None)) | (BATCHES.c.lease_until <= utcnow()),
+                        BATCHES.c.lease_until.is_(None) | (BATCHES.c.lease_until <= now),
+                        BATCHES.c.next_at.is_(None) | (BATCHES.c.next_at <= overdue),
                     )
                 )
             )
+
+    def editions_with_batches(self) -> set[int]:
+        with self._sessions() as session:
+            return set(session.scalars(select(BATCHES.c.edition_id).distinct()))

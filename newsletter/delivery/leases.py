@@ -155,14 +155,12 @@ class LeaseKeeper(threading.Thread):
 
 
 def describe(state: LeaseState | None, now: dt.datetime | None = None) -> str:
-    """In words, for the person who asked to send: running where, or crashed when."""
+    """In words: "on HOST pid N (lease renewed 3 s ago)", or who stopped renewing it and when."""
     now = now or utcnow()
     if state is None:
-        return "no process holds it (it was interrupted)"
+        return "no process holds its lease"
     if state.live(now):
         ago = max(0.0, (now - state.renewed_at).total_seconds())
-        return f"it is running on {state.holder} (lease renewed {ago:.0f} s ago)"
-    return (
-        f"it crashed or was killed: {state.holder} stopped renewing its lease at "
-        f"{state.renewed_at.isoformat(timespec='seconds')}"
-    )
+        return f"on {state.holder} (lease renewed {ago:.0f} s ago)"
+    stamp = state.renewed_at.isoformat(timespec="seconds")
+    return f"{state.holder} stopped renewing its lease at {stamp}: it crashed or was killed"

@@ -27,6 +27,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from newsletter.config import Settings
 from newsletter.delivery.flow import Backoff, ErrorThreshold, TokenBucket
@@ -41,6 +42,13 @@ from newsletter.errors import SendRefused, TemporaryFailure, TransportError
 from subscribers.models import utcnow
 from subscribers.store import Recipient, SubscriberStore
 
+
+class RateGate(Protocol):
+    """What paces a send: this process's ``TokenBucket``, or a rate shared by several workers."""
+
+    def acquire(self, tokens: float = 1.0) -> float: ...
+
+
 ProgressCallback = Callable[[int, int], None]
 PermanentCallback = Callable[[int, SendResult], None]
 """Called with (edition id, result) for each permanent refusal, after the ledger recorded the bounce."""
@@ -49,6 +57,10 @@ FLUSH_SECONDS = 0.25
 CONTROL_SECONDS = 1.0
 PLAIN_CHUNK = 64  # transports without send_iter get at most this many messages per call
 MAX_WAIT_SLICE = 1.0
+
+
+def NEVER() -> bool:
+    return False
 
 
 @dataclasses.dataclass
@@ -124,6 +136,7 @@ class Sender:
         on_permanent: PermanentCallback | None = None,
         sleep: Callable[[float], None] = time.sleep,
         shard: Shard = WHOLE_LIST,
+        rate: RateGate | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -133,7 +146,7 @@ class Sender:
         self._on_permanent = on_permanent
         self._sleep = sleep
         self._domain = settings.from_domain
-        self._bucket = TokenBucket(settings.send_rate, sleep=sleep)
+        self._bucket: RateGate = rate if rate is not None else TokenBucket(settings.send_rate, sleep=sleep)
         self._backoff = Backoff(settings.retry_delay, settings.retry_max_delay)
         self._threshold = ErrorThreshold(settings.error_threshold, settings.error_window)
         window = getattr(transport, "window", None)
@@ -145,6 +158,7 @@ class Sender:
         self._shard = shard
         self._halt = ""
         self._checked = 0.0
+        self._should_stop: Callable[[], bool] = NEVER
 
     def outbound(self, edition_key: str, edition_id: int, recipient: Recipient) -> OutboundMessage:
         return outbound_message(self._links, self._domain, edition_key, edition_id, recipient)
@@ -189,6 +203,46 @@ class Sender:
         self._finish(edition.id, summary, finish)
         return summary
 
+    def send_range(
+        self,
+        prepared: PreparedEdition,
+        first_id: int,
+        last_id: int,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> SendSummary:
+        """One pass over the subscribers with ids in ``first_id..last_id`` (a distributed send's batch).
+
+        Everyone in the range without a final row is sent now, except deferrals not yet due: those wait
+        in the ledger for the batch to come back (no retry pass, no sleeping here). ``should_stop`` is
+        asked between messages, like pause and cancel (a worker whose claim on the batch was lost).
+        The edition's status is left as it is: the distributed send decides when it is sent.
+        """
+        edition = prepared.edition
+        self._halt, self._checked, self._should_stop = "", 0.0, should_stop
+        self._threshold = ErrorThreshold(self._settings.error_threshold, self._settings.error_window)
+        summary = SendSummary(edition=edition.key, transport=self._transport.name)
+        started = time.perf_counter()
+        after = first_id - 1
+        try:
+            with self._ledger.holding_connection():
+                while after < last_id and not self._stopped(edition.id):
+                    batch = self._ledger.pending_batch(
+                        edition.id, after, self._read_size, utcnow(), self._shard
+                    )
+                    if not batch.read:
+                        break
+                    in_range = [r for r in batch.to_send if r.id <= last_id]
+                    summary.already_sent += batch.settled
+                    summary.recipients += len(in_range)
+                    self._deliver(prepared, in_range, summary, batch.attempts)
+                    after = batch.last_id
+        finally:
+            self._should_stop = NEVER
+        summary.seconds = time.perf_counter() - started
+        summary.stopped = self._halt
+        return summary
+
     def _retry_pass(self, prepared: PreparedEdition, summary: SendSummary) -> None:
         edition_id = prepared.edition.id
         while not self._stopped(edition_id):
@@ -226,6 +280,9 @@ class Sender:
     def _stopped(self, edition_id: int, *, force: bool = True) -> bool:
         """True once the send must stop; reads the edition's status at most once a second unless forced."""
         if self._halt:
+            return True
+        if self._should_stop():
+            self._halt = "this worker's claim on the batch was taken over"
             return True
         now = time.monotonic()
         if not force and now - self._checked < CONTROL_SECONDS:

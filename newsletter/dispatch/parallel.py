@@ -30,6 +30,7 @@ from newsletter.delivery.links import Links
 from newsletter.delivery.prepare import PreparedEdition, stored_edition
 from newsletter.delivery.send_loop import (
     ProgressCallback,
+    RateGate,
     Sender,
     SendSummary,
     claim_edition,
@@ -45,8 +46,15 @@ ORPHAN_EXIT = 70
 COUNTED = ("recipients", "accepted", "bounced", "failed", "retried", "already_sent")
 
 
-def build_sender(settings: Settings, database: Database, links: Links, shard: Shard = WHOLE_LIST) -> Sender:
-    """The transport is opened here, only once a send is certain: no folder, no connection before."""
+def build_sender(
+    settings: Settings,
+    database: Database,
+    links: Links,
+    shard: Shard = WHOLE_LIST,
+    rate: RateGate | None = None,
+) -> Sender:
+    """The transport is opened here, only once a send is certain: no folder, no connection before.
+    ``rate``: a gate shared with other processes (workers), instead of this process's own bucket."""
     return Sender(
         settings=settings,
         store=database.store,
@@ -55,6 +63,7 @@ def build_sender(settings: Settings, database: Database, links: Links, shard: Sh
         links=links,
         on_permanent=send_time_feedback(FeedbackPolicy(database.sessions, settings)),
         shard=shard,
+        rate=rate,
     )
 
 
