@@ -136,11 +136,11 @@ class LeaseKeeper(threading.Thread):
     def __init__(self, leases: Leases, edition_id: int, holder: str) -> None:
         super().__init__(name=f"lease-{edition_id}", daemon=True)
         self._leases, self._edition_id, self._holder = leases, edition_id, holder
-        self._stop = threading.Event()
+        self._halted = threading.Event()
         self.lost = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self._leases.seconds / 3):
+        while not self._halted.wait(self._leases.seconds / 3):
             try:
                 if not self._leases.renew(self._edition_id, self._holder):
                     self.lost.set()
@@ -149,7 +149,7 @@ class LeaseKeeper(threading.Thread):
                 continue
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halted.set()
         if self.is_alive():
             self.join(timeout=5)
 

@@ -142,11 +142,11 @@ class ClaimKeeper(threading.Thread):
         super().__init__(name=f"claim-{batch.id}", daemon=True)
         self._batches, self._leases, self._batch = batches, leases, batch
         self._holder, self._edition = holder, edition
-        self._stop = threading.Event()
+        self._halted = threading.Event()
         self.lost = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self._batches.lease_seconds / 3):
+        while not self._halted.wait(self._batches.lease_seconds / 3):
             try:
                 if not self._batches.renew(self._batch.id, self._holder):
                     self.lost.set()
@@ -156,7 +156,7 @@ class ClaimKeeper(threading.Thread):
                 continue
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halted.set()
         if self.is_alive():
             self.join(timeout=5)
 
