@@ -201,8 +201,9 @@ class SharedTokenBucket:
     """``rate`` tokens a second for every process drawing on ``name`` together; ``rate <= 0``: no limit.
 
     Each call asks for up to ``want`` tokens and gets what the bucket holds now (a whole number) and how
-    long to wait before the rest would be there. ``burst`` is kept small (a tenth of a second's worth,
-    at least one) so the rate holds over any second, not only on average over a send.
+    long to wait before the rest would be there. ``burst`` is one second's worth, as in the in-process
+    ``TokenBucket``: a worker busy writing its ledger rows for a moment does not lose the tokens it
+    would have used, and no second ever sees more than twice the rate.
     """
 
     def __init__(
@@ -218,7 +219,7 @@ class SharedTokenBucket:
         if (sessions is None) == (client is None):
             raise ValueError("a shared bucket lives in the database or in Redis: give one of them")
         self.name, self.rate = name, rate
-        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self.burst = burst if burst is not None else max(1.0, rate)
         self._sessions, self._client, self._clock = sessions, client, clock
         self._script = client.register_script(BUCKET_SCRIPT) if client is not None else None
 
@@ -279,15 +280,15 @@ class SharedTokenBucket:
 class SharedRate:
     """The send loop's rate gate (``acquire()`` before each message) over a ``SharedTokenBucket``.
 
-    Tokens are drawn in small chunks (a twentieth of a second's worth) and spent locally, so N workers
-    cost the shared store about 20 × N round trips a second, not one per message, and together never
+    Tokens are drawn in chunks (a fifth of a second's worth) and spent locally, so N workers cost the
+    shared store about 5 × N round trips a second, not one per message, and together never
     spend more than the bucket grants. One thread per gate: each sending process has its own.
     """
 
     def __init__(self, bucket: SharedTokenBucket, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._bucket = bucket
         self._sleep = sleep
-        self._chunk = max(1, int(bucket.rate / 20))
+        self._chunk = max(1, int(bucket.rate / 5))
         self._spare = 0
 
     @property

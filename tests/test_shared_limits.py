@@ -108,13 +108,13 @@ def test_the_token_bucket_grants_the_rate_and_no_more(
         bucket = SharedTokenBucket(f"{prefix}send", 100, client=client, clock=lambda: now[0])
     else:
         bucket = SharedTokenBucket("send:1", 100, sessions=database.sessions, clock=lambda: now[0])
-    granted, wait = bucket.take(50)
-    assert granted == 10 and wait == pytest.approx(0.4)  # a burst of a tenth of a second, then the rate
+    granted, wait = bucket.take(150)
+    assert granted == 100 and wait == pytest.approx(0.5)  # a burst of one second's worth, then the rate
     total = granted
     for _ in range(200):  # two simulated seconds in 10 ms steps, asking for more than the rate
         now[0] += 0.01
         got, _ = bucket.take(5)
         total += got
-    assert 200 <= total <= 211
+    assert 300 <= total <= 311
     bucket.reset()
     assert bucket.take(1) == (1, 0.0)

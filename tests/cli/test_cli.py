@@ -142,7 +142,9 @@ def test_config_lists_settings_without_revealing_secrets(workdir: Path) -> None:
         assert hidden not in result.stdout
 
 
-@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres@127.0.0.1/test", "postgres://postgres@127.0.0.1/test"])
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://postgres@127.0.0.1/test", "postgres://postgres@127.0.0.1/test"]
+)
 def test_a_postgres_url_without_the_driver_names_the_extra(tmp_path: Path, url: str) -> None:
     """No psycopg installed (simulated by blocking its import): one line saying which extra to install."""
     blocker = "import sys; sys.modules['psycopg'] = None; from newsletter.cli import main; main()"

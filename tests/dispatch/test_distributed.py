@@ -50,7 +50,9 @@ def sink() -> Iterator[Sink]:
         yield server
 
 
-def _project(tmp_path: Path, database_url: str, broker: str, sink: Sink, **extra: object) -> tuple[Path, Settings]:
+def _project(
+    tmp_path: Path, database_url: str, broker: str, sink: Sink, **extra: object
+) -> tuple[Path, Settings]:
     values: dict[str, object] = {
         "database_url": database_url,
         "secret_key": TEST_SECRET,
@@ -153,17 +155,15 @@ def test_three_workers_one_killed_one_stopped_still_reach_everyone_once(
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_the_send_rate_holds_over_all_workers_together(
-    tmp_path: Path, database_url: str, sink: Sink
-) -> None:
+def test_the_send_rate_holds_over_all_workers_together(tmp_path: Path, database_url: str, sink: Sink) -> None:
     broker = BROKERS["rabbitmq"][0]
     if not port_open("127.0.0.1", 5672):
         unavailable("RabbitMQ is not reachable on 127.0.0.1:5672")
-    rate = 150
-    config, settings = _project(tmp_path, database_url, broker, sink, send_rate=rate, batch_size=50)
+    rate = 40  # well below what three workers send on this shared machine, so the shared bucket binds
+    config, settings = _project(tmp_path, database_url, broker, sink, send_rate=rate, batch_size=20)
     assert run_command(config, tmp_path, "init").returncode == 0
     database = open_database(settings)
-    _subscribe(database, 1800)  # about 12 s at the rate
+    _subscribe(database, 600)  # 15 s at the rate
     workers = start_workers(config, 3, tmp_path)
     try:
         _start_send(config, tmp_path)
@@ -173,7 +173,7 @@ def test_the_send_rate_holds_over_all_workers_together(
     with database.sessions() as session:
         stamps = sorted(session.scalars(select(Delivery.updated_at)))
         holders = set(session.scalars(select(BATCHES.c.holder)))
-    assert len(stamps) == 1800 and len(holders) == 3  # every worker sent a share
+    assert len(stamps) == 600 and len(holders) == 3  # every worker sent a share
     # The rate over the ledger's own timestamps, leaving out the first and last second (start-up burst,
     # the last results' flush): three workers with a bucket each would show three times the rate.
     first, last = stamps[0].timestamp() + 1, stamps[-1].timestamp() - 1

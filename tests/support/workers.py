@@ -26,7 +26,9 @@ def unique_names() -> dict[str, str]:
 
 
 def write_config(path: Path, values: dict[str, object]) -> Path:
-    path.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items()), encoding="utf-8")
+    path.write_text(
+        "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items()), encoding="utf-8"
+    )
     return path
 
 
