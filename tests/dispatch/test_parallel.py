@@ -20,7 +20,7 @@ from newsletter.dispatch.parallel import send_edition
 from newsletter.edition.digest import Digest
 from newsletter.errors import TransportError
 from tests.conftest import ROOT
-from tests.delivery.test_send_outbox import prepared_edition, recipients_in, subscribe
+from tests.support.sending import prepared_edition, recipients_in, subscribe
 from tests.support.smtp_server import Sink
 
 
