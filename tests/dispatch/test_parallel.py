@@ -14,7 +14,7 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.ledger_tables import DeliveryStatus
 from newsletter.delivery.links import Links
 from newsletter.dispatch.parallel import send_edition
 from newsletter.edition.digest import Digest
