@@ -9,7 +9,6 @@ import pytest
 from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.delivery.ledger_tables import DeliveryStatus
-from newsletter.delivery.send_loop import Sender
 from newsletter.delivery.transports.outbox import OutboxTransport
 from newsletter.edition.digest import Digest
 from newsletter.errors import SendRefused, TransportError
@@ -21,10 +20,6 @@ from tests.support.sending import make_sender, prepared_edition, recipients_in, 
 
 class Crash(Exception):
     pass
-
-
-def sender(database: Database, settings: Settings, transport: OutboxTransport | ScriptedTransport) -> Sender:
-    return make_sender(database, settings, transport)
 
 
 def crashing_outbox(outbox: OutboxTransport, after: int) -> ScriptedTransport:
@@ -44,7 +39,7 @@ def test_every_confirmed_subscriber_gets_one_message_and_nobody_else(
     gone = store.add("gone@example.org", consent=Consent("cli"))
     store.unsubscribe(gone.id, Consent("one-click"))
     prepared = prepared_edition(database, settings, sample_digest)
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert (summary.recipients, summary.accepted, summary.already_sent) == (30, 30, 0)
     received = recipients_in(settings.outbox_dir)
     assert received == sorted(f"reader{i}@example.org" for i in range(30))
@@ -58,15 +53,16 @@ def test_a_rerun_after_a_crash_sends_exactly_the_remaining_subscribers(
     settings = settings.replace(batch_size=10)
     subscribe(database, 45)
     prepared = prepared_edition(database, settings, sample_digest)
+    crashing = crashing_outbox(OutboxTransport(settings.outbox_dir), 23)
     with pytest.raises(Crash):
-        sender(database, settings, crashing_outbox(OutboxTransport(settings.outbox_dir), 23)).send(prepared)
+        make_sender(database, settings, crashing).send(prepared)
     counts = database.ledger.counts(prepared.edition.id)
     assert counts["accepted"] == 20 and counts["sending"] == 10  # the batch in flight at the crash
     written_before = {p.name: p.read_bytes() for p in settings.outbox_dir.glob("*.eml")}
     assert len(written_before) == 23
 
     prepared = prepared_edition(database, settings, sample_digest)  # same digest: same edition, resumed
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert (summary.already_sent, summary.accepted) == (20, 25)
     assert database.ledger.counts(prepared.edition.id) == {**counts, "accepted": 45, "sending": 0}
     assert recipients_in(settings.outbox_dir) == sorted(f"reader{i}@example.org" for i in range(45))
@@ -74,7 +70,7 @@ def test_a_rerun_after_a_crash_sends_exactly_the_remaining_subscribers(
         after = (settings.outbox_dir / name).read_bytes()
         assert after.split(b"Date:")[0] == body.split(b"Date:")[0]
 
-    third = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    third = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert (third.already_sent, third.accepted) == (45, 0)
 
 
@@ -83,9 +79,9 @@ def test_a_subscriber_who_confirms_during_a_send_is_included(
 ) -> None:
     subscribe(database, 3)
     prepared = prepared_edition(database, settings, sample_digest)
-    sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     late = database.store.add("late@example.org", consent=Consent("cli"))
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert summary.accepted == 1
     assert database.ledger.pending_batch(prepared.edition.id, late.id - 1, 1, utcnow()).settled == 1
 
@@ -95,7 +91,7 @@ def test_changing_an_edition_that_reached_people_is_refused(
 ) -> None:
     subscribe(database, 2)
     prepared = prepared_edition(database, settings, sample_digest)
-    sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     changed = sample_digest.model_copy(update={"preheader": "A different preheader"})
     with pytest.raises(SendRefused, match="already been sent"):
         prepared_edition(database, settings, changed)
@@ -106,13 +102,13 @@ def test_test_sends_do_not_count_as_the_real_delivery(
 ) -> None:
     subscribe(database, 2)
     prepared = prepared_edition(database, settings, sample_digest)
-    results = sender(database, settings, OutboxTransport(settings.outbox_dir)).send_test(
+    results = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send_test(
         prepared, ["reader0@example.org", "editor@example.net"]
     )
     assert [r.outcome for r in results] == ["accepted", "accepted"]
     assert database.ledger.counts(prepared.edition.id)["accepted"] == 0
     assert recipients_in(settings.outbox_dir) == ["editor@example.net", "reader0@example.org"]
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert summary.accepted == 2
 
 
@@ -126,5 +122,5 @@ def test_an_unwritable_outbox_stops_the_send_and_leaves_rows_to_resume(
     blocked.rmdir()
     blocked.write_text("a file where the folder should be")
     with pytest.raises(TransportError, match="cannot write to outbox"):
-        sender(database, settings, transport).send(prepared)
+        make_sender(database, settings, transport).send(prepared)
     assert database.ledger.counts(prepared.edition.id)[DeliveryStatus.accepted] == 0
