@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from newsletter.database import Database
 from newsletter.delivery.batches import Batches
-from newsletter.delivery.ledger import Delivery, DeliveryStatus
+from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus
 from newsletter.dispatch.whereabouts import whereabouts
 from newsletter.edition.stored import Edition, EditionStatus
 from subscribers.models import utcnow

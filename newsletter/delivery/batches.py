@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from newsletter.delivery.ledger import DELIVERIES, DeliveryStatus, aware
+from newsletter.delivery.ledger_tables import DELIVERIES, DeliveryStatus, aware
 from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus

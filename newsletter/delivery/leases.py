@@ -25,7 +25,7 @@ from sqlalchemy import DateTime, ForeignKey, String, Table, delete, insert, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from newsletter.delivery.ledger import aware
+from newsletter.delivery.ledger_tables import aware
 from subscribers.db import Base
 from subscribers.models import BigId, utcnow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.cli.test_cli import run
+from tests.support.cli import run
 from tests.support.services import port_open, unavailable
 from tests.support.smtp_server import SmtpServer
 

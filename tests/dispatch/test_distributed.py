@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.database import Database, open_database
 from newsletter.delivery.batches import BATCHES, BatchStatus
 from newsletter.delivery.leases import LEASES
-from newsletter.delivery.ledger import Delivery, DeliveryStatus
+from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus
 from newsletter.edition.stored import EditionStatus
 from subscribers.models import Status
 from subscribers.store import Consent
