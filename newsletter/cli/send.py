@@ -74,9 +74,15 @@ def run_send(
 
 def report_stopped(summary: SendSummary, resume_hint: str) -> None:
     stop = summary.stop
+    err = Console(stderr=True, highlight=False)
+    if stop is None and summary.next_retry_at is not None:
+        err.print(
+            f"deferred: {summary.deferred}, next retry at "
+            f"{summary.next_retry_at.astimezone().isoformat(timespec='seconds')}: "
+            "`newsletter run-due` (cron, a systemd timer, or a worker with --beat) sends them when due"
+        )
     if stop is None:
         return
-    err = Console(stderr=True, highlight=False)
     err.print(f"[bold yellow]send stopped:[/] {escape(str(stop))}")
     if stop.reason.resumable:
         err.print(f"Nothing is lost: {summary.deferred} deliveries wait in the ledger. {resume_hint}")

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 
 from newsletter.cli.common import database_of, settings_of
-from newsletter.database import open_database
+from newsletter.config import Settings
+from newsletter.database import Database, open_database
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.links import Links
 from newsletter.delivery.prepare import stored_edition
@@ -83,7 +84,12 @@ def run_due_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON summary per edition sent")] = False,
 ) -> None:
-    """Send every scheduled edition whose time has come (run it from cron, e.g. every minute)."""
+    """Send what is due: scheduled editions, retries whose time has come, and sends that crashed.
+
+    Run it from cron or a systemd timer every minute (or start one worker with --beat). A send that is
+    running (its lease is live) is left alone; one that crashed, or whose deferrals are due, is resumed
+    here; a distributed send's overdue batches go back on the broker for the workers.
+    """
     from newsletter.cli.send import EXIT_STOPPED, report_stopped, run_send
 
     settings = settings_of(ctx)
@@ -92,16 +98,22 @@ def run_due_command(
     stopped = False
     try:
         due = database.ledger.due_editions(utcnow())
-        if not due and not as_json:
-            Console(stderr=True).print("no scheduled send is due")
-        for edition in due:
-            if not database.ledger.transition_edition(
-                edition.id, (EditionStatus.draft,), EditionStatus.sending
-            ):
-                continue  # another run claimed it first
+        claimed = [
+            e
+            for e in due
+            if database.ledger.transition_edition(e.id, (EditionStatus.draft,), EditionStatus.sending)
+        ]  # an edition another run claimed first is not ours
+        continued = continuations(settings, database, as_json)
+        if not due and not continued and not as_json:
+            Console(stderr=True).print("nothing is due")
+        for edition in claimed + continued:
             edition_settings = settings.replace(transport=edition.transport or settings.transport)
             prepared = stored_edition(edition, edition_settings)
-            summary = run_send(edition_settings, database, links, prepared, as_json)
+            try:
+                summary = run_send(edition_settings, database, links, prepared, as_json)
+            except SendRefused as exc:  # another run-due (or an editor) took it a moment ago
+                Console(stderr=True).print(str(exc))
+                continue
             typer.echo(
                 json.dumps(summary.as_dict())
                 if as_json
@@ -114,3 +126,38 @@ def run_due_command(
         database.close()
     if stopped:
         raise typer.Exit(EXIT_STOPPED)
+
+
+def continuations(settings: Settings, database: Database, as_json: bool) -> list[Edition]:
+    """Editions in ``sending`` that nobody is sending and that have work due: resumed by the caller.
+
+    Distributed sends are not resumed here but rescued: their overdue batches are enqueued again.
+    """
+    from newsletter.delivery.batches import Batches
+    from newsletter.dispatch.whereabouts import Whereabouts, whereabouts
+
+    out = Console(stderr=True)
+    distributed = Batches(database.sessions, settings.lease_seconds).editions_with_batches()
+    resume: list[Edition] = []
+    rescue_needed = False
+    for edition in database.ledger.editions():
+        if edition.status is not EditionStatus.sending:
+            continue
+        found = whereabouts(database, edition.id, settings.lease_seconds)
+        if edition.id in distributed:
+            rescue_needed = rescue_needed or found.state is not Whereabouts.running
+        elif found.state in (Whereabouts.crashed, Whereabouts.due):
+            if not as_json:
+                out.print(f"{edition.key}: the send {found.text}; resuming it")
+            resume.append(edition)
+    if rescue_needed:
+        from newsletter.dispatch.celery_app import broker_problem, make_celery
+        from newsletter.dispatch.distributed import rescue
+
+        problem = broker_problem(settings)
+        if problem:
+            out.print(f"distributed sends wait for the broker: {problem}")
+        else:
+            for key, count in rescue(settings, database, make_celery(settings)).items():
+                out.print(f"{key}: {count} overdue batch(es) enqueued again for the workers")
+    return resume

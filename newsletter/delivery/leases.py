@@ -26,6 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from newsletter.delivery.ledger_tables import aware
+from newsletter.edition.stored import Edition
+from newsletter.errors import SendRefused
 from subscribers.db import Base
 from subscribers.models import BigId, utcnow
 
@@ -119,8 +121,13 @@ class Leases:
             )
 
     @contextmanager
-    def held(self, edition_id: int, holder: str) -> Iterator[LeaseKeeper]:
-        """Renew the lease from a background thread while the block runs; release it after."""
+    def hold(self, edition: Edition, holder: str) -> Iterator[LeaseKeeper]:
+        """Take the edition's lease (SendRefused, saying where, when it is live elsewhere), renew it
+        from a background thread while the block runs, and release it after."""
+        if self.acquire(edition.id, holder) is None:
+            where = describe(self.current(edition.id))
+            raise SendRefused(f"the send of edition {edition.key} is running elsewhere: {where}")
+        edition_id = edition.id
         keeper = LeaseKeeper(self, edition_id, holder)
         keeper.start()
         try:

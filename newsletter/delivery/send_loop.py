@@ -58,6 +58,8 @@ PermanentCallback = Callable[[int, SendResult], None]
 FLUSH_SECONDS = 0.25
 CONTROL_SECONDS = 1.0
 MAX_WAIT_SLICE = 1.0
+HAND_OFF_SECONDS = 5.0
+"""Retries due within this are waited for in the send; later ones wait in the ledger, and the send ends."""
 
 
 def never() -> bool:
@@ -274,6 +276,9 @@ class Sender:
             next_at = self._ledger.next_retry_at(edition_id, self._shard)
             if next_at is None:
                 return
+            if (next_at - utcnow()).total_seconds() > HAND_OFF_SECONDS:
+                summary.next_retry_at = next_at  # the wait is the ledger's: run-due or a worker sends them
+                return
             self._wait_until(edition_id, next_at)
 
     def _wait_until(self, edition_id: int, when: dt.datetime) -> None:
@@ -287,7 +292,7 @@ class Sender:
     def _finish(self, edition_id: int, summary: SendSummary, finish: bool = True) -> None:
         stop = self._run.stop
         if stop is None:
-            if finish:
+            if finish and summary.next_retry_at is None:  # with deferrals waiting it stays sending
                 self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.sent)
         elif stop.reason.resumable:
             self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)

@@ -8,6 +8,7 @@ one ``Stop``: a reason from a fixed set that code branches on, and the detail a 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 
 
@@ -66,6 +67,7 @@ class SendSummary:
     seconds: float = 0.0
     status: str = ""
     stop: Stop | None = None
+    next_retry_at: dt.datetime | None = None  # deferrals left waiting in the ledger, the earliest due then
 
     @property
     def stopped(self) -> str:
@@ -81,6 +83,7 @@ class SendSummary:
         return {
             **fields,
             "stopped": self.stopped,
+            "next_retry_at": self.next_retry_at.isoformat(timespec="seconds") if self.next_retry_at else None,
             "rate": round(self.rate, 1),
             "seconds": round(self.seconds, 3),
         }

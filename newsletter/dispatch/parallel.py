@@ -24,6 +24,7 @@ from typing import Any
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
+from newsletter.delivery.leases import Leases, this_process
 from newsletter.delivery.ledger import WHOLE_LIST, Shard
 from newsletter.delivery.links import Links
 from newsletter.delivery.prepare import PreparedEdition, stored_edition
@@ -73,14 +74,20 @@ def send_edition(
     prepared: PreparedEdition,
     progress: ProgressCallback | None = None,
 ) -> SendSummary:
-    """Send (or resume) the edition with ``settings.send_workers`` processes; closes the transports."""
-    if settings.send_workers <= 1:
-        sender = build_sender(settings, database, links)
-        try:
-            return sender.send(prepared, progress)
-        finally:
-            sender.close()
-    return _send_in_parallel(settings, database, prepared, progress)
+    """Send (or resume) the edition with ``settings.send_workers`` processes; closes the transports.
+
+    The send holds the edition's lease (renewed in the background) from start to end: another
+    ``newsletter send`` or ``run-due`` sees it running here, and once this process dies, crashed.
+    """
+    leases = Leases(database.sessions, settings.lease_seconds)
+    with leases.hold(prepared.edition, this_process()):
+        if settings.send_workers <= 1:
+            sender = build_sender(settings, database, links)
+            try:
+                return sender.send(prepared, progress)
+            finally:
+                sender.close()
+        return _send_in_parallel(settings, database, prepared, progress)
 
 
 def _send_in_parallel(
@@ -147,9 +154,11 @@ def _finish(
         for field in COUNTED:
             setattr(summary, field, getattr(summary, field) + getattr(part, field))
     summary.stop = next((p.stop for p in summaries.values() if p.stop is not None), None)
+    waiting = [p.next_retry_at for p in summaries.values() if p.next_retry_at is not None]
+    summary.next_retry_at = min(waiting) if waiting else None
     if problems:  # a shard could not finish: pause, so a resume picks up exactly what it left
         ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.paused)
-    elif summary.stop is None:
+    elif summary.stop is None and summary.next_retry_at is None:
         ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.sent)
     report_ledger_state(ledger, edition.id, summary)
     transport_errors = [message for kind, message in problems.values() if kind == "transport"]

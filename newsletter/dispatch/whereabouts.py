@@ -21,6 +21,7 @@ from subscribers.models import utcnow
 class Whereabouts(enum.StrEnum):
     running = "running"  # a live lease: somebody is sending it now
     waiting = "waiting"  # nothing in flight, deferrals due later: run-due or a worker sends them then
+    due = "due"  # nothing in flight, deferrals due now: run-due (or --resume) sends them
     crashed = "crashed"  # no live lease and work left: --resume or run-due continues it
 
 
@@ -35,19 +36,18 @@ def whereabouts(database: Database, edition_id: int, lease_seconds: float) -> Se
     lease = Leases(database.sessions, lease_seconds).current(edition_id)
     workers = Batches(database.sessions, lease_seconds).live_holders(edition_id)
     if (lease is not None and lease.live(now)) or workers:
-        where = describe(lease, now) if lease is not None and lease.live(now) else "it is running"
+        where = describe(lease, now) if lease is not None and lease.live(now) else "on workers"
         named = f"; workers: {', '.join(sorted(workers))}" if workers else ""
-        return SendWhereabouts(
-            Whereabouts.running, f"is running elsewhere: {where.removeprefix('it is ')}{named}"
-        )
+        return SendWhereabouts(Whereabouts.running, f"is running elsewhere: {where}{named}")
     counts = database.ledger.counts(edition_id)
     next_at = database.ledger.next_retry_at(edition_id)
-    if counts["sending"] == 0 and counts["deferred"] and next_at is not None and next_at > now:
+    if counts["sending"] == 0 and counts["deferred"] and next_at is not None:
+        waiting = f"finished its first pass; {counts['deferred']} deliveries wait for a retry"
+        if next_at <= now:
+            return SendWhereabouts(Whereabouts.due, f"{waiting}, due now (`newsletter run-due` sends them)")
         return SendWhereabouts(
             Whereabouts.waiting,
-            f"finished its first pass; {counts['deferred']} deliveries wait for a retry, the next at "
-            f"{next_at.isoformat(timespec='seconds')} (`newsletter run-due` or a worker sends them then)",
+            f"{waiting}, the next at {next_at.isoformat(timespec='seconds')} "
+            "(`newsletter run-due` or a worker sends them then)",
         )
-    return SendWhereabouts(
-        Whereabouts.crashed, f"was interrupted: {describe(lease, now).removeprefix('it ')}"
-    )
+    return SendWhereabouts(Whereabouts.crashed, f"was interrupted ({describe(lease, now)})")
