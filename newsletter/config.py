@@ -9,6 +9,7 @@ the transports all receive a ``Settings``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import secrets
@@ -144,12 +145,18 @@ class Settings:
     embed_frame_ancestors: str = setting(
         "*", "CSP frame-ancestors of the embeddable form, e.g. https://example.org"
     )
+    trusted_proxies: str = setting(
+        "",
+        "reverse proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1 ::1 or 10.0.0.0/8 "
+        "(space or comma separated); default none: the connecting address is the client",
+    )
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check(field, getattr(self, field.name))
         if "@" not in self.from_address:
             raise ConfigError(f"from_address {self.from_address!r} has no email address in it")
+        self.trusted_proxy_networks  # noqa: B018 (parsed here so a bad entry is reported at load)
 
     @property
     def from_domain(self) -> str:
@@ -166,6 +173,18 @@ class Settings:
     @property
     def effective_bounce_address(self) -> str:
         return self.bounce_address or f"bounces@{self.from_domain}"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for entry in self.trusted_proxies.replace(",", " ").split():
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"setting trusted_proxies: {entry!r} is not an IP address or network (like 10.0.0.0/8)"
+                ) from None
+        return tuple(networks)
 
     def require_secret(self) -> str:
         """The signing key, or a ConfigError saying how to get one: nothing signs with an empty key."""

@@ -1,12 +1,17 @@
 """The links in emails: ``/confirm/{token}`` and ``/u/{token}`` (built by ``newsletter.delivery.links``).
 
-Confirm: following the link confirms (a second click shows the same thank-you page); an expired link
-offers a fresh one, which the expired token itself entitles its holder to ask for.
+Both GET pages change nothing and show one button, because mail security scanners (Microsoft Safe
+Links, Proofpoint, Mimecast) open every link in a message: a confirmation on GET would confirm
+addresses nobody asked for, which is how spam traps get onto lists.
 
-Unsubscribe: GET shows one button and changes nothing, because mail scanners open links. POST with the
-body ``List-Unsubscribe=One-Click`` (form-encoded or multipart) unsubscribes at once and answers 200 with
-no redirect and no cookie, as RFC 8058 asks; the page's button posts the same body. Unsubscribe tokens
-never expire. A forged or tampered token of either kind gets a clear page and changes nothing.
+Confirm: GET shows the button, POST confirms (a second press shows the same thank-you page); an
+expired link offers a fresh one, which the expired token itself entitles its holder to ask for.
+
+Unsubscribe: POST with the body ``List-Unsubscribe=One-Click`` (form-encoded or multipart)
+unsubscribes at once and answers 200 with no redirect and no cookie, as RFC 8058 asks; the page's
+button posts the same body. Unsubscribe tokens never expire. Both links are answered with or without
+a trailing slash (never with a redirect, which one-click senders do not follow). A forged or tampered
+token of either kind gets a clear page and changes nothing.
 """
 
 from __future__ import annotations
@@ -40,26 +45,6 @@ def mask(address: str | None) -> str:
     return f"{local[:1]}…@{domain}"
 
 
-@router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm(request: Request, token: str, background: BackgroundTasks) -> HTMLResponse:
-    context = web(request)
-    try:
-        result = context.flow.confirm(token, consent_from(request, "web:confirm link"))
-    except TokenExpired:
-        return context.pages.render("expired", status=410, token=token, csrf_token=context.csrf.issue())
-    except InvalidToken:
-        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
-    if result.outcome is ConfirmOutcome.refused:
-        return context.pages.message(
-            409,
-            "This confirmation link can no longer be used. To receive the newsletter, please sign up again.",
-            title="This link has been used up",
-        )
-    if result.mail is not None:
-        background.add_task(context.flow.deliver, result.mail)
-    return context.pages.render("confirmed")
-
-
 @router.post("/confirm/resend", response_class=HTMLResponse)
 def resend(
     request: Request,
@@ -88,7 +73,49 @@ def resend(
     return context.pages.render("check_inbox")
 
 
+def _expired(request: Request, token: str) -> HTMLResponse:
+    context = web(request)
+    return context.pages.render("expired", status=410, token=token, csrf_token=context.csrf.issue())
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+@router.get("/confirm/{token}/", response_class=HTMLResponse, include_in_schema=False)
+def confirm_page(request: Request, token: str) -> HTMLResponse:
+    context = web(request)
+    try:
+        subscriber_id = context.flow.confirmer(token)
+    except TokenExpired:
+        return _expired(request, token)
+    except InvalidToken:
+        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+    return context.pages.render("confirm", token=token, address=mask(context.flow.address_for(subscriber_id)))
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+@router.post("/confirm/{token}/", response_class=HTMLResponse, include_in_schema=False)
+def confirm(request: Request, token: str, background: BackgroundTasks) -> HTMLResponse:
+    context = web(request)
+    if cross_origin(request, [context.settings.base_url]):
+        return context.pages.message(403, "This form can only be sent from our own pages.")
+    try:
+        result = context.flow.confirm(token, consent_from(request, "web:confirm button"))
+    except TokenExpired:
+        return _expired(request, token)
+    except InvalidToken:
+        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+    if result.outcome is ConfirmOutcome.refused:
+        return context.pages.message(
+            409,
+            "This confirmation link can no longer be used. To receive the newsletter, please sign up again.",
+            title="This link has been used up",
+        )
+    if result.mail is not None:
+        background.add_task(context.flow.deliver, result.mail)
+    return context.pages.render("confirmed")
+
+
 @router.get("/u/{token}", response_class=HTMLResponse)
+@router.get("/u/{token}/", response_class=HTMLResponse, include_in_schema=False)
 def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     context = web(request)
     try:
@@ -101,6 +128,7 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
+@router.post("/u/{token}/", response_class=HTMLResponse, include_in_schema=False)
 def unsubscribe(
     request: Request,
     token: str,
