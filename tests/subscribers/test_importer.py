@@ -48,8 +48,7 @@ def test_a_second_import_skips_addresses_already_listed(database: Database, tmp_
         (b"", "empty"),
         (b"name,city\nAnn,Paris\n", "no 'email' column"),
         (b"ann@example.org\nbob@example.org\n", "header row"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-        ("email\ncaf\u00e9@example.org\n".encode("latin-1"), "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "a PNG image, not CSV text; export it as CSV"),
     ],
 )
 def test_files_that_are_not_a_list_are_refused_whole(
