@@ -124,9 +124,7 @@ def report(title: str, times: dict[str, float], fresh: list[str], known: list[st
     print(title)
     new_median, known_median = statistics.median(new_times), statistics.median(known_times)
     print(f"  median: new {new_median:.2f} ms, confirmed {known_median:.2f} ms")
-    print(
-        f"  P(new slower than confirmed) = {slower:.3f} (Mann-Whitney; 0.5: indistinguishable), p = {p_value:.2g}"
-    )
+    print(f"  P(new slower than confirmed) = {slower:.3f} (Mann-Whitney, 0.5: none), p = {p_value:.2g}")
     accuracy = best_guess_accuracy(new_times, known_times)
     print(f"  one request tells them apart {accuracy:.0%} of the time (50%: a coin)")
 
