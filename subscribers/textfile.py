@@ -124,8 +124,11 @@ def decode(raw: bytes, encoding: str | None = None) -> DecodedText:
     except UnicodeDecodeError:
         pass
     text = raw.decode("utf-8", errors="surrogateescape")
-    if any(ord(ch) > 0x7F and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text):
-        return DecodedText(text, "utf-8", guessed=False)  # real UTF-8 with a few broken bytes
+    stray = sum(1 for ch in text if 0xDC80 <= ord(ch) <= 0xDCFF)
+    if sum(1 for ch in text if ord(ch) > 0x7F) - stray >= stray:
+        # More real UTF-8 letters than bytes that are not: UTF-8 with a few broken bytes. (Text in
+        # another encoding only forms a valid UTF-8 sequence here and there, by chance.)
+        return DecodedText(text, "utf-8", guessed=False)
     name, guessed = _detect(raw)
     return DecodedText(raw.decode(name, errors="replace"), name, guessed)
 
