@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SECRET = "bench-secret-key-0123456789abcdef"
 
-from tests.support.timing import best_guess_accuracy, mann_whitney  # noqa: E402
+from tests.support.timing import best_guess_accuracy, mann_whitney, timed_posts  # noqa: E402
 from tests.support.web_helpers import csrf_of  # noqa: E402
 
 
@@ -69,19 +69,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _posts(base: str, addresses: list[str]) -> list[float]:
-    times = []
-    with httpx.Client(base_url=base, timeout=30) as client:
-        for address in addresses:
-            token = csrf_of(client.get("/").text)
-            data = {"email": address, "name": "", "csrf": token, "website": ""}
-            started = time.perf_counter()
-            response = client.post("/subscribe", data=data)
-            times.append(time.perf_counter() - started)
-            response.raise_for_status()
-    return times
 
 
 class TimeToAnswer:
@@ -165,10 +152,10 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise SystemExit("the app did not start") from None
                     time.sleep(0.1)
-            _posts(base, [f"warm{i}@example.org" for i in range(30)])
+            timed_posts(base, [f"warm{i}@example.org" for i in range(30)])
             order = known + fresh
             random.Random(args.seed).shuffle(order)
-            times = dict(zip(order, _posts(base, order), strict=True))
+            times = dict(zip(order, timed_posts(base, order), strict=True))
         finally:
             server.terminate()
             server.wait(10)

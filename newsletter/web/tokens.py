@@ -23,7 +23,7 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse
 
 from newsletter.readers.signup import ConfirmOutcome
-from newsletter.web.context import client_host, consent_from, web
+from newsletter.web.context import WebContext, client_host, consent_from, web
 from newsletter.web.ratelimit import client_key
 from newsletter.web.security import CsrfResult, cross_origin
 from subscribers.errors import InvalidToken, TokenExpired
@@ -35,6 +35,10 @@ INVALID_LINK = (
     "please open it again from the email, or copy the whole address."
 )
 ONE_CLICK = "One-Click"
+
+
+def _invalid_link(context: WebContext) -> HTMLResponse:
+    return context.pages.message(400, INVALID_LINK, title="This link is not valid")
 
 
 def mask(address: str | None) -> str:
@@ -67,7 +71,7 @@ def resend(
     try:
         mail = context.flow.resend(token)
     except InvalidToken:
-        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+        return _invalid_link(context)
     if mail is not None:
         background.add_task(context.flow.deliver, mail)
     return context.pages.render("check_inbox")
@@ -87,7 +91,7 @@ def confirm_page(request: Request, token: str) -> HTMLResponse:
     except TokenExpired:
         return _expired(request, token)
     except InvalidToken:
-        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+        return _invalid_link(context)
     return context.pages.render("confirm", token=token, address=mask(context.flow.address_for(subscriber_id)))
 
 
@@ -102,7 +106,7 @@ def confirm(request: Request, token: str, background: BackgroundTasks) -> HTMLRe
     except TokenExpired:
         return _expired(request, token)
     except InvalidToken:
-        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+        return _invalid_link(context)
     if result.outcome is ConfirmOutcome.refused:
         return context.pages.message(
             409,
@@ -121,7 +125,7 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     try:
         subscriber_id = context.flow.unsubscriber(token)
     except InvalidToken:
-        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+        return _invalid_link(context)
     return context.pages.render(
         "unsubscribe", token=token, address=mask(context.flow.address_for(subscriber_id))
     )
@@ -145,5 +149,5 @@ def unsubscribe(
     try:
         context.flow.unsubscribe(token, consent_from(request, source))
     except InvalidToken:
-        return context.pages.message(400, INVALID_LINK, title="This link is not valid")
+        return _invalid_link(context)
     return context.pages.render("unsubscribed")
