@@ -72,36 +72,50 @@ def _free_port() -> int:
 
 
 class TimeToAnswer:
-    """ASGI wrapper timing each request from its arrival to the last byte of its answer (in-process)."""
+    """ASGI wrapper timing each request from its arrival to the last byte of its answer (in-process),
+    and counting the SQL statements run before that last byte."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.last = 0.0
+        self.statements = 0
+        self._answered = True
+
+    def count(self, *_: Any) -> None:
+        if not self._answered:
+            self.statements += 1
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         started = time.perf_counter()
+        self.statements, self._answered = 0, False
 
         async def timed(message: Any) -> None:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self.last = time.perf_counter() - started
+                self._answered = True
 
         await self.app(scope, receive, timed)
 
 
-def in_process(url: str, order: list[str]) -> dict[str, float]:
-    """The server's own time to answer each post: no sockets, no second process, less noise."""
+def in_process(url: str, order: list[str]) -> tuple[dict[str, float], dict[str, int]]:
+    """The server's own time to answer each post (no sockets, no second process, less noise), and
+    the statements each post ran before its answer."""
+    from sqlalchemy import event
+
     from newsletter.web.app import create_app
     from tests.support.web_helpers import make_client
 
-    timer = TimeToAnswer(create_app(_settings(url, 8000)))  # type: ignore[arg-type]
-    times = {}
+    app = create_app(_settings(url, 8000))  # type: ignore[arg-type]
+    timer = TimeToAnswer(app)
+    event.listen(app.state.database.engine, "before_cursor_execute", timer.count)
+    times, statements = {}, {}
     with make_client(timer) as client:
         for address in [f"warm-in{i}@example.org" for i in range(30)] + order:
             token = csrf_of(client.get("/").text)
             client.post("/subscribe", data={"email": address, "name": "", "csrf": token, "website": ""})
-            times[address] = timer.last
-    return times
+            times[address], statements[address] = timer.last, timer.statements
+    return times, statements
 
 
 def report(title: str, times: dict[str, float], fresh: list[str], known: list[str]) -> None:
@@ -171,8 +185,12 @@ def main() -> None:
         database.close()
         order = known + fresh
         random.Random(args.seed).shuffle(order)
-        in_proc = in_process(url, order)
+        in_proc, statements = in_process(url, order)
     report(f"signup POST, the server's own time to answer (in-process), {label}", in_proc, fresh, known)
+    print(
+        "  SQL statements before the answer: new "
+        f"{sorted({statements[a] for a in fresh})}, confirmed {sorted({statements[a] for a in known})}"
+    )
 
 
 if __name__ == "__main__":
