@@ -133,10 +133,10 @@ class Settings:
     )
     welcome_email: bool = setting(True, "send a welcome email after confirmation")
     signup_limit_per_ip: int = setting(
-        20, "signup form posts allowed per client IP per rate_limit_window seconds", minimum=1
+        20, "signup form posts allowed per client IP per rate_limit_window seconds; 0: no limit", minimum=0
     )
     signup_limit_per_address: int = setting(
-        3, "confirmation emails sent per address per rate_limit_window seconds", minimum=1
+        3, "confirmation emails sent per address per rate_limit_window seconds; 0: no limit", minimum=0
     )
     rate_limit_window: int = setting(3600, "seconds over which the signup rate limits count", minimum=1)
     purge_pending_days: int = setting(
