@@ -124,7 +124,7 @@ def diagnostic_near(text: str, recipient: str, limit: int = 500) -> str:
     for line in lines:
         if ENHANCED.search(line) or (REASON_LINE.search(line) and find_status(line)):
             return line[:limit]
-    for line in lines:
-        if REASON_LINE.search(line) and len(line) > 12:
-            return line[:limit]
+    for index, line in enumerate(lines):
+        if REASON_LINE.search(line) and len(line) > 12:  # a heading ("Technical details …:") and its words
+            return " ".join(filter(None, lines[index : index + 3]))[:limit]
     return ""
