@@ -24,13 +24,14 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 from typing import Literal
 
-from newsletter.feedback.classify import Verdict, auto_reply_reason, classify, reread, verdict
+from newsletter.feedback.classify import ENHANCED, Verdict, auto_reply_reason, classify, reread, verdict
 from newsletter.feedback.events import MalformedFeedback
 from newsletter.feedback.rules import (
     diagnostic_near,
     header_recipients,
     looks_like_bounce,
     non_arf_complaint,
+    subject_of,
     worth_heuristics,
 )
 
@@ -231,6 +232,7 @@ def _dsn(message: Message) -> Report | None:
                 or address_of(header(block, "X-Actual-Recipient"))
             )
             status = header(block, "Status").split(" ")[0]
+            status = status if ENHANCED.fullmatch(status) else ""  # "553", "failed": not a DSN code
             if action.startswith(("delivered", "relayed", "expanded")):
                 delivered.append(Failure.of(recipient, verdict("delivered", status, False), status))
                 continue
@@ -243,7 +245,9 @@ def _dsn(message: Message) -> Report | None:
             found_verdict = classify(status, diagnostic, temporary=action.startswith("delayed"))
             if found_verdict.reason == "undefined":  # the words near the address say nothing: read it all
                 text = notification_text(message) if text is None else text
-                found_verdict = reread(found_verdict, text)
+                found_verdict = reread(found_verdict, subject_of(message) + "\n" + text)
+            # The report's Action decides whether the MTA is still trying (a 4.4.7 "failed" has given up).
+            found_verdict = verdict(found_verdict.reason, found_verdict.status, action.startswith("delayed"))
             failures.append(Failure.of(recipient, found_verdict, status, _strip_type(diagnostic)))
     if not found:
         return None  # a report part with no recipient blocks: let the heuristics read the text
@@ -288,7 +292,8 @@ def _heuristic(message: Message) -> Report | None:
         diagnostic = diagnostic_near(text, recipient)
         found = classify("", diagnostic, temporary=is_temporary)
         if found.reason == "undefined":  # the words near the address say nothing: read the whole notice
-            found = reread(found, text)
+            found = reread(found, subject_of(message) + "\n" + text)
+        found = verdict(found.reason, found.status, is_temporary)  # flufl's word on temporary stands
         failures.append(Failure.of(recipient, found, "", diagnostic))
     if failures:
         return Report("bounce", "flufl", tuple(failures), failures[0].reason, message, original_of(message))

@@ -20,14 +20,6 @@ import re
 
 WORDINGS: tuple[tuple[str, str], ...] = (
     # -- the time and the queue: the MTA gave up -------------------------------------------------
-    (
-        "expired",
-        r"retry time(out)? (not reached|exceeded)|message (has been )?expired|queue\.expired|"
-        r"delivery time expired|could not be delivered (for|within) \d|"
-        r"cannot send message for \d+ (day|hour)|undeliverable for \d|"
-        r"(message|mail) (was |has been )?(delayed|queued|in the queue) (for |too long|longer)|"
-        r"no (further )?retries|5\.4\.7|4\.4\.7|retry limit|max(imum)? retr",
-    ),
     # -- the recipient's mailbox -----------------------------------------------------------------
     (
         "systemfull",
@@ -43,13 +35,24 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"overquota(perm|temp)|not enough (disk |storage )?space|\bquota\b",
     ),
     (
+        "expired",
+        r"retry time(out)? (not reached|exceeded)|message (has been )?expired|queue\.expired|"
+        r"delivery time expired|could not be delivered (for|within) \d|"
+        r"cannot send message for \d+ (day|hour)|undeliverable for \d|"
+        r"(message|mail) (was |has been )?(delayed|queued|in the queue) (for |too long|longer)|"
+        r"no (further )?retries|after \d+ attempt|not been collected after|maximum delivery attempts|delivery failed \d+ attempts|"
+        r"not (be )?delivered within \d|queue period|has been delayed|"
+        r"not yet been delivered|delivery attempts will continue|will continue (to attempt|trying)|"
+        r"hours on the queue|message will be retried|5\.4\.7|4\.4\.7|retry limit|max(imum)? retr",
+    ),
+    (
         "exceedlimit",
         r"exceeds? (the )?administrative limit|message length exceeds administrative|"
         r"resolver\.rst\.recipsizelimit",
     ),
     (
         "mesgtoobig",
-        r"message (size |file )?(is )?too (big|large)|(message|mail) size (exceeds|limit)|"
+        r"message (size |file )?(is )?too (big|large)|maximum (incoming )?message size|(message|mail) size (exceeds|limit)|"
         r"exceeded .{0,30}message size limit|size exceeds|exceeds (the )?(fixed )?maximum (allowed )?"
         r"(message )?size|msgsizelimit|larger than the (current )?(system )?limit|message too big",
     ),
@@ -60,8 +63,8 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"mailbox (is |has been )?(temporarily )?(disabled|inactive|suspended|deactivated|frozen|locked)|"
         r"(account|mailbox) that you tried to reach is (disabled|inactive)|disableduser|"
         r"user (account )?(is )?(disabled|suspended|inactive|expired)|recipient (is )?(suspended|inactive)|"
-        r"no longer (active|in use|valid)|inactive (user|account|mailbox)|is (disabled|inactive) and "
-        r"not accepting|not accepting (mail|messages|e-?mail)",
+        r"no longer (active|in use)|expirado por falta de uso|inactive (user|account|mailbox)|is (disabled|inactive) and "
+        r"not accepting|not accepting (mail|messages|e-?mail)(?! from)",
     ),
     (
         "hasmoved",
@@ -130,7 +133,9 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"mailbox unavailable|not a local (address|user)|user doesn'?t exist|does not have an account|"
         r"unknown or illegal alias|no account by that name|recipient rejected|bad recipient|"
         r"has been suppressed .{0,40}invalid address|rejecting for recipient|sorry, no mailbox|"
-        r"unknown alias|mailbox .{1,60} does not exist|no valid recipients|previously bounced|"
+        r"unknown alias|address is wrong|no longer valid|invalid (final )?(delivery )?userid|n.existe pas|no existe|existiert nicht|"
+        r"user not known|no matches to nameserver query|does not have a final (e-?mail )?delivery|"
+        r"did not (exactly )?match (an|any) .{0,20}address|mailbox .{1,60} does not exist|no valid recipients|previously bounced|"
         r"^bounced address$",
     ),
     # -- the recipient's own choice -----------------------------------------------------------------
@@ -140,7 +145,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"user (has )?(blocked|refused)|envelope blocked - user|blocked senders|"
         r"rejected by (the )?(recipient|user)'?s? (filter|rule|settings)|user refuses|"
         r"resolver\.rst\.(notauthorized|authrequired|restrictedtorecipients)|"
-        r"only accepts (mail|messages) from|restricted to (internal|authorized) senders|"
+        r"only accepts (mail|messages) from|not accepting (mail|messages|e-?mail) from|restricted to (internal|authorized) senders|"
         r"not (allowed|authori[sz]ed) to send (to|e-?mail to) this (recipient|group|address)|"
         r"recipient.{0,20} (does not|doesn't) (accept|want) (mail|messages) from|"
         r"sender (is )?(blocked|blacklisted) by (the )?(recipient|user)|mailbox (is )?restricted",
@@ -176,13 +181,14 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"rfc ?(5322|2822|822|5321)|not rfc|rfcmessagenoncompliant|"
         r"multiple (from|to|subject|date|message-id|sender) (headers|fields)|duplicate header|"
         r"missing (a )?(valid )?(from|date|message-id)|malformed (header|address)|"
-        r"header (is )?(malformed|invalid|missing)|without (a )?(to|from|date|message-id):? (field|header)",
+        r"header (is )?(malformed|invalid|missing)|without (a )?(to|from|date|message-id):? (field|header)|"
+        r"no [\w-]+ (field|header) given",
     ),
     (
         "spamdetected",
         r"spam|unsolicited|junk mail|bulk mail|unwanted (mail|message)|phish|content filter|"
         r"(message|mail|content) (was )?(identified|classified|considered|flagged|detected) as|"
-        r"high (spam )?score|suspicious (content|message)",
+        r"high (spam )?score|\bube\b|suspicious (content|message)",
     ),
     (
         "contenterror",
@@ -201,7 +207,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"rate ?limit|rate-limit|throttl|receiving mail (at|too) (a )?(rate|fast)|receivingrate|"
         r"too (many|much) (mail|messages|emails|email|traffic)|sending rate|unexpected volume|"
         r"(messages|mail) per (hour|minute|second|day)|exceeded .{0,30}(rate|per hour|per day)|"
-        r"try (again )?later|slow down|too fast|greylist|grey-list|graylist",
+        r"slow down|too fast|greylist|grey-list|graylist",
     ),
     (
         "toomanyconn",
@@ -216,11 +222,11 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "networkerror",
-        r"connection (was )?(timed out|refused|reset|dropped|closed|lost)|could not initiate smtp|"
+        r"(did not|does not|is not|not) respond(ing)?|connection (was )?(timed out|refused|reset|dropped|closed|lost)|could not initiate smtp|"
         r"lost connection|no route to host|"
         r"network (is )?unreachable|could not (connect|establish)|unable to connect|connect to .{0,80} "
         r"(failed|refused|timed out)|host (is )?unreachable|routing loop|mail loop|loops? back to myself|"
-        r"too many hops|hop count exceeded|dns (lookup|error|failure|timeout|query)|temporary lookup failure|"
+        r"too many hops|looping|could not find a gateway|hop count exceeded|dns (lookup|error|failure|timeout|query)|temporary lookup failure|"
         r"tls (negotiation|handshake) failed|timed? ?out",
     ),
     (
@@ -228,7 +234,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"system error|internal (server )?error|local error|server error|configuration error|"
         r"temporar(il)?y (local )?(problem|failure|unavailable|error)|service (is )?(temporarily )?"
         r"(unavailable|not available)|mail (server|system) (is )?(unavailable|down)|"
-        r"resources temporarily|try again|temporary failure|problem with the (mail )?server",
+        r"resources temporarily|error while being processed|try again|temporary failure|problem with the (mail )?server",
     ),
     (
         "syntaxerror",
