@@ -23,7 +23,7 @@ from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import MalformedFeedback
 from newsletter.feedback.mailbox import open_source, process
 from newsletter.feedback.reasons import ACTION_TEXT, Action
-from newsletter.feedback.stats import edition_stats, recipients
+from newsletter.feedback.stats import edition_stats, recipients, refused_text
 
 CLASSIFY_FIELDS = ("file", "recipient", "status", "reason", "kind", "fault", "action")
 bounces_app = typer.Typer(help="Read bounces, complaints and unsubscribe requests.", no_args_is_help=True)
@@ -152,6 +152,8 @@ def stats_command(
                 f"bounced {bounced['hard']} hard / {bounced['soft']} soft, "
                 f"complained {row['complained']}, unsubscribed {row['unsubscribed']}"
             )
+            if row["refused"]:
+                typer.echo(f"  {refused_text(row['refused'])}")
         if who:
             for item in editions:
                 for line in recipients(database.sessions, item.id):

@@ -140,8 +140,8 @@ class FeedbackPolicy:
             return Decision(event, "applied", f"recorded ({event.kind})", subscriber.status)
         policy = _bounce_action(event)
         if policy is Action.sender:
-            action = f"receivers refused us ({event.reason}); subscriber unchanged"
-            return Decision(event, "applied", action, subscriber.status)
+            refused = f"receivers refused us ({event.reason}); subscriber unchanged"
+            return Decision(event, "applied", refused, subscriber.status)
         if policy is Action.record:
             return Decision(event, "applied", f"recorded ({event.reason})", subscriber.status)
         current = Status(subscriber.status)

@@ -56,8 +56,9 @@ class FeedbackEvent:
 
     ``status`` is the RFC 3463 enhanced code (``5.1.1``) or the SMTP reply code when that is all there
     is; ``diagnostic`` is the receiver's own words; ``reason`` a name of the vocabulary in
-    ``reasons.py`` (the policy acts on it; "" leaves the decision to ``kind`` alone, as for unsubscribes). ``evidence`` is copied into the ConsentEvent so a
-    suppression can be explained later (which file, which provider event, which server said what).
+    ``reasons.py`` (the policy acts on it; "" leaves the decision to ``kind`` alone, as for
+    unsubscribes). ``evidence`` is copied into the ConsentEvent so a suppression can be explained later
+    (which file, which provider event, which server said what).
     """
 
     kind: FeedbackKind

@@ -19,8 +19,7 @@ from __future__ import annotations
 import re
 
 WORDINGS: tuple[tuple[str, str], ...] = (
-    # -- the time and the queue: the MTA gave up -------------------------------------------------
-    # -- the recipient's mailbox -----------------------------------------------------------------
+    # -- the recipient's mailbox, and what the time did to it ------------------------------------
     (
         "systemfull",
         r"insufficient system (storage|resources)|mail system (is )?full|disk (is )?full|"
@@ -28,10 +27,10 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "mailboxfull",
-        r"(mailbox|mail ?folder|inbox) (is |was )?(currently )?full|full mailbox|mailbox full|over ?quota|quota (exceeded|full)|"
-        r"exceeded (the |his |her |their )?(storage|quota|mailbox)|storage (quota|limit|space)|"
-        r"insufficient (disk )?(space|storage)|mailbox size limit|mailbox has exceeded|"
-        r"too many messages in|out of storage|user has (too many|exhausted)|"
+        r"(mailbox|mail ?folder|inbox) (is |was )?(currently )?full|full mailbox|mailbox full|over ?quota|"
+        r"quota (exceeded|full)|exceeded (the |his |her |their )?(storage|quota|mailbox)|"
+        r"storage (quota|limit|space)|insufficient (disk )?(space|storage)|mailbox size limit|"
+        r"mailbox has exceeded|too many messages in|out of storage|user has (too many|exhausted)|"
         r"overquota(perm|temp)|not enough (disk |storage )?space|\bquota\b",
     ),
     (
@@ -40,8 +39,8 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"delivery time expired|could not be delivered (for|within) \d|"
         r"cannot send message for \d+ (day|hour)|undeliverable for \d|"
         r"(message|mail) (was |has been )?(delayed|queued|in the queue) (for |too long|longer)|"
-        r"no (further )?retries|after \d+ attempt|not been collected after|maximum delivery attempts|delivery failed \d+ attempts|"
-        r"not (be )?delivered within \d|queue period|has been delayed|"
+        r"no (further )?retries|after \d+ attempt|not been collected after|maximum delivery attempts|"
+        r"delivery failed \d+ attempts|not (be )?delivered within \d|queue period|has been delayed|"
         r"not yet been delivered|delivery attempts will continue|will continue (to attempt|trying)|"
         r"hours on the queue|message will be retried|5\.4\.7|4\.4\.7|retry limit|max(imum)? retr",
     ),
@@ -52,19 +51,21 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "mesgtoobig",
-        r"message (size |file )?(is )?too (big|large)|maximum (incoming )?message size|(message|mail) size (exceeds|limit)|"
-        r"exceeded .{0,30}message size limit|size exceeds|exceeds (the )?(fixed )?maximum (allowed )?"
-        r"(message )?size|msgsizelimit|larger than the (current )?(system )?limit|message too big",
+        r"message (size |file )?(is )?too (big|large)|maximum (incoming )?message size|"
+        r"(message|mail) size (exceeds|limit)|exceeded .{0,30}message size limit|size exceeds|"
+        r"exceeds (the )?(fixed )?maximum (allowed )?(message )?size|msgsizelimit|"
+        r"larger than the (current )?(system )?limit|message too big",
     ),
     (
         "suspend",
-        r"account (is |has been )?(temporarily |permanently )?(disabled|suspended|deactivated|"
-        r"inactive|closed|frozen|locked|blocked for inactivity|discontinued|expired)|"
+        r"account (is |has been )?(temporarily |permanently )?(disabled|suspended|deactivated|inactive|"
+        r"closed|frozen|locked|blocked for inactivity|discontinued|expired)|"
         r"mailbox (is |has been )?(temporarily )?(disabled|inactive|suspended|deactivated|frozen|locked)|"
         r"(account|mailbox) that you tried to reach is (disabled|inactive)|disableduser|"
-        r"user (account )?(is )?(disabled|suspended|inactive|expired)|recipient (is )?(suspended|inactive)|"
-        r"no longer (active|in use)|expirado por falta de uso|inactive (user|account|mailbox)|is (disabled|inactive) and "
-        r"not accepting|not accepting (mail|messages|e-?mail)(?! from)",
+        r"user (account )?(is )?(disabled|suspended|inactive|expired)|"
+        r"recipient (is )?(suspended|inactive)|no longer (active|in use)|expirado por falta de uso|"
+        r"inactive (user|account|mailbox)|is (disabled|inactive) and not accepting|"
+        r"not accepting (mail|messages|e-?mail)(?! from)",
     ),
     (
         "hasmoved",
@@ -79,22 +80,23 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     # -- our authentication and identity: before "blocked", whose words these replies also use ------
     (
         "authfailure",
-        r"dmarc|\bspf\b|sender policy framework|dkim (signature|check|validation|verification|fail)|(no|invalid|failed) (valid |passing )?dkim|unauthenticated|not authenticated "
-        r"(with|by|as)|does not (pass|meet) .{0,40}authentication|authentication (checks? )?(did not pass|"
-        r"failed|failure) for|sender(s)? (must )?authenticate|5\.7\.(2[0-4]|26|509|515)|4\.7\.26|"
-        r"arc validation",
+        r"dmarc|\bspf\b|sender policy framework|dkim (signature|check|validation|verification|fail)|"
+        r"(no|invalid|failed) (valid |passing )?dkim|unauthenticated|not authenticated (with|by|as)|"
+        r"does not (pass|meet) .{0,40}authentication|"
+        r"authentication (checks? )?(did not pass|failed|failure) for|sender(s)? (must )?authenticate|"
+        r"5\.7\.(2[0-4]|26|509|515)|4\.7\.26|arc validation",
     ),
     (
         "requireptr",
         r"\bptr\b|reverse dns|\brdns\b|reverse (lookup|hostname|resolution)|"
-        r"cannot find your (reverse )?hostname|hostname (does not|doesn't) (match|resolve)|"
-        r"no reverse|5\.7\.25|4\.7\.25",
+        r"cannot find your (reverse )?hostname|hostname (does not|doesn't) (match|resolve)|no reverse|"
+        r"5\.7\.25|4\.7\.25",
     ),
     (
         "norelaying",
-        r"relay(ing)? (access )?(denied|not (permitted|allowed))|not permitted to relay|"
-        r"unable to relay|we do not relay|no relaying|relay not allowed|open relay|"
-        r"not (an )?(allowed|authorized) relay|relaying (is )?(prohibited|disallowed)",
+        r"relay(ing)? (access )?(denied|not (permitted|allowed))|not permitted to relay|unable to relay|"
+        r"we do not relay|no relaying|relay not allowed|open relay|not (an )?(allowed|authorized) relay|"
+        r"relaying (is )?(prohibited|disallowed)",
     ),
     (
         "rejected",
@@ -105,7 +107,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"5\.1\.[78]\b|5\.7\.27|sender address has null mx|unverified (sender|address)|"
         r"address is not verified|identit(y|ies) .{0,30}not verified",
     ),
-    # -- the recipient does not exist -----------------------------------------------------------------
+    # -- the recipient does not exist -----------------------------------------------------------
     (
         "hostunknown",
         r"host (or domain name )?(not found|unknown)|unknown host|domain (name )?not found|"
@@ -119,43 +121,43 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         "userunknown",
         r"user( name)? (is )?unknown|unknown (user|recipient|local[- ]part|address|mailbox|account)|"
         r"no such (user|mailbox|recipient|address|account|local user|person)|"
-        r"recipient (unknown|not found|does not exist|invalid)|"
-        r"(mailbox|address|account|user|e-?mail address)( name)? (is )?(not found|invalid|"
-        r"does ?n.?t exist|does not exist|not valid|unavailable|not present)|"
-        r"(email )?account that you tried to reach does not exist|nosuchuser|recip(ient)?notfound|"
-        r"invalid (recipient|mailbox|address|user)|not (a )?(valid|known) (user|recipient|mailbox|address)|"
+        r"recipient (unknown|not found|does not exist|invalid)|(mailbox|address|account|user|"
+        r"e-?mail address)( name)? (is )?(not found|invalid|does ?n.?t exist|does not exist|not valid|"
+        r"unavailable|not present)|(email )?account that you tried to reach does not exist|nosuchuser|"
+        r"recip(ient)?notfound|invalid (recipient|mailbox|address|user)|"
+        r"not (a )?(valid|known) (user|recipient|mailbox|address)|"
         r"not listed in (domino|the directory|our directory|public name)|not unique\. several matches|"
-        r"unrouteable address|no mailbox (here|by that name)|"
-        r"addressee unknown|mailbox not found|user not found|not our customer|is not a known user|"
-        r"undeliverable address|bad destination mailbox|doesn.?t have an? .{1,30} account|"
-        r"address (rejected|unknown|not found)|recipient address rejected: (access denied|"
-        r"user|invalid|unknown|undeliverable)|this address no longer accepts mail|"
-        r"mailbox unavailable|not a local (address|user)|user doesn'?t exist|does not have an account|"
-        r"unknown or illegal alias|no account by that name|recipient rejected|bad recipient|"
-        r"has been suppressed .{0,40}invalid address|rejecting for recipient|sorry, no mailbox|"
-        r"unknown alias|address is wrong|no longer valid|invalid (final )?(delivery )?userid|n.existe pas|no existe|existiert nicht|"
-        r"user not known|no matches to nameserver query|does not have a final (e-?mail )?delivery|"
-        r"did not (exactly )?match (an|any) .{0,20}address|mailbox .{1,60} does not exist|no valid recipients|previously bounced|"
-        r"^bounced address$",
+        r"unrouteable address|no mailbox (here|by that name)|addressee unknown|mailbox not found|"
+        r"user not found|not our customer|is not a known user|undeliverable address|"
+        r"bad destination mailbox|doesn.?t have an? .{1,30} account|address (rejected|unknown|not found)|"
+        r"recipient address rejected: (access denied|user|invalid|unknown|undeliverable)|"
+        r"this address no longer accepts mail|mailbox unavailable|not a local (address|user)|"
+        r"user doesn'?t exist|does not have an account|unknown or illegal alias|no account by that name|"
+        r"recipient rejected|bad recipient|has been suppressed .{0,40}invalid address|"
+        r"rejecting for recipient|sorry, no mailbox|unknown alias|address is wrong|no longer valid|"
+        r"invalid (final )?(delivery )?userid|n.existe pas|no existe|existiert nicht|user not known|"
+        r"no matches to nameserver query|does not have a final (e-?mail )?delivery|"
+        r"did not (exactly )?match (an|any) .{0,20}address|mailbox .{1,60} does not exist|"
+        r"no valid recipients|previously bounced|^bounced address$",
     ),
-    # -- the recipient's own choice -----------------------------------------------------------------
+    # -- the recipient's own choice, then what the receiver thinks of us or of the message ---------
     (
         "filtered",
         r"blocked by (the )?recipient|recipient (has )?(blocked|rejected|refused)|"
         r"user (has )?(blocked|refused)|envelope blocked - user|blocked senders|"
         r"rejected by (the )?(recipient|user)'?s? (filter|rule|settings)|user refuses|"
         r"resolver\.rst\.(notauthorized|authrequired|restrictedtorecipients)|"
-        r"only accepts (mail|messages) from|not accepting (mail|messages|e-?mail) from|restricted to (internal|authorized) senders|"
+        r"only accepts (mail|messages) from|not accepting (mail|messages|e-?mail) from|"
+        r"restricted to (internal|authorized) senders|"
         r"not (allowed|authori[sz]ed) to send (to|e-?mail to) this (recipient|group|address)|"
         r"recipient.{0,20} (does not|doesn't) (accept|want) (mail|messages) from|"
         r"sender (is )?(blocked|blacklisted) by (the )?(recipient|user)|mailbox (is )?restricted",
     ),
-    # -- the receiver's view of us or of the message ------------------------------------------------
     (
         "securityerror",
         r"must issue a starttls|(tls|encryption|starttls) (is )?required|requiretls|"
-        r"authentication (credentials invalid|required|is required)|must (first )?authenticate|"
-        r"smtp auth|certificate (verification|validation|is not trusted)",
+        r"authentication (credentials invalid|required|is required)|must (first )?authenticate|smtp auth|"
+        r"certificate (verification|validation|is not trusted)",
     ),
     (
         "virusdetected",
@@ -163,8 +165,8 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "blocked",
-        r"block ?list|black ?list|blocked using|spamhaus|spamcop|barracuda|sorbs|dnsbl|\brbl\b|"
-        r"uceprotect|(?<!not )listed (at|in|on|by)|banned sending ip|access denied, banned|s3150|s3140|"
+        r"block ?list|black ?list|blocked using|spamhaus|spamcop|barracuda|sorbs|dnsbl|\brbl\b|uceprotect|"
+        r"(?<!not )listed (at|in|on|by)|banned sending ip|access denied, banned|s3150|s3140|"
         r"ipcheck\.proofpoint|proofpoint (dynamic )?reputation|\[bl2[0-3]\]|\[rl0[1-9]\]|"
         r"(ip|address|host|network|connection) .{0,30}(is |has been )?(blocked|banned|blacklisted)|"
         r"(blocked|banned|blacklisted) (ip|address|host|network)|client host .{0,80} blocked|"
@@ -173,16 +175,16 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "badreputation",
-        r"reputation|user complaints|unsolicited rate|unsolicitedrateerror|"
-        r"unusual rate of unsolicited|sender score|\[tss0[14]\]|\[ts0[1-3]\]|poor sending history",
+        r"reputation|user complaints|unsolicited rate|unsolicitedrateerror|unusual rate of unsolicited|"
+        r"sender score|\[tss0[14]\]|\[ts0[1-3]\]|poor sending history",
     ),
     (
         "notcompliantrfc",
         r"rfc ?(5322|2822|822|5321)|not rfc|rfcmessagenoncompliant|"
         r"multiple (from|to|subject|date|message-id|sender) (headers|fields)|duplicate header|"
         r"missing (a )?(valid )?(from|date|message-id)|malformed (header|address)|"
-        r"header (is )?(malformed|invalid|missing)|without (a )?(to|from|date|message-id):? (field|header)|"
-        r"no [\w-]+ (field|header) given",
+        r"header (is )?(malformed|invalid|missing)|"
+        r"without (a )?(to|from|date|message-id):? (field|header)|no [\w-]+ (field|header) given",
     ),
     (
         "spamdetected",
@@ -201,13 +203,13 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         "policyviolation",
         r"polic(y|ies)|violat|not allowed|prohibit|terms of service|acceptable use",
     ),
-    # -- the receiving system and the network ----------------------------------------------------------
+    # -- the receiving system and the network ---------------------------------------------------
     (
         "speeding",
         r"rate ?limit|rate-limit|throttl|receiving mail (at|too) (a )?(rate|fast)|receivingrate|"
         r"too (many|much) (mail|messages|emails|email|traffic)|sending rate|unexpected volume|"
-        r"(messages|mail) per (hour|minute|second|day)|exceeded .{0,30}(rate|per hour|per day)|"
-        r"slow down|too fast|greylist|grey-list|graylist",
+        r"(messages|mail) per (hour|minute|second|day)|exceeded .{0,30}(rate|per hour|per day)|slow down|"
+        r"too fast|greylist|grey-list|graylist",
     ),
     (
         "toomanyconn",
@@ -222,19 +224,21 @@ WORDINGS: tuple[tuple[str, str], ...] = (
     ),
     (
         "networkerror",
-        r"(did not|does not|is not|not) respond(ing)?|connection (was )?(timed out|refused|reset|dropped|closed|lost)|could not initiate smtp|"
-        r"lost connection|no route to host|"
-        r"network (is )?unreachable|could not (connect|establish)|unable to connect|connect to .{0,80} "
-        r"(failed|refused|timed out)|host (is )?unreachable|routing loop|mail loop|loops? back to myself|"
-        r"too many hops|looping|could not find a gateway|hop count exceeded|dns (lookup|error|failure|timeout|query)|temporary lookup failure|"
+        r"(did not|does not|is not|not) respond(ing)?|"
+        r"connection (was )?(timed out|refused|reset|dropped|closed|lost)|could not initiate smtp|"
+        r"lost connection|no route to host|network (is )?unreachable|could not (connect|establish)|"
+        r"unable to connect|connect to .{0,80} (failed|refused|timed out)|host (is )?unreachable|"
+        r"routing loop|mail loop|loops? back to myself|too many hops|looping|could not find a gateway|"
+        r"hop count exceeded|dns (lookup|error|failure|timeout|query)|temporary lookup failure|"
         r"tls (negotiation|handshake) failed|timed? ?out",
     ),
     (
         "systemerror",
         r"system error|internal (server )?error|local error|server error|configuration error|"
-        r"temporar(il)?y (local )?(problem|failure|unavailable|error)|service (is )?(temporarily )?"
-        r"(unavailable|not available)|mail (server|system) (is )?(unavailable|down)|"
-        r"resources temporarily|error while being processed|try again|temporary failure|problem with the (mail )?server",
+        r"temporar(il)?y (local )?(problem|failure|unavailable|error)|"
+        r"service (is )?(temporarily )?(unavailable|not available)|"
+        r"mail (server|system) (is )?(unavailable|down)|resources temporarily|error while being processed|"
+        r"try again|temporary failure|problem with the (mail )?server",
     ),
     (
         "syntaxerror",

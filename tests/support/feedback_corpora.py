@@ -179,7 +179,8 @@ def php_feedback_reports() -> Score:
 def reasons_found(relative: str) -> dict[str, str]:
     """recipient (lower-cased) -> reason (or kind, for what has none) that we find in one corpus file."""
     return {
-        line["recipient"].lower(): line["reason"] or line["kind"] for line in classify_file(CORPORA / relative)
+        line["recipient"].lower(): line["reason"] or line["kind"]
+        for line in classify_file(CORPORA / relative)
     }
 
 
