@@ -107,7 +107,7 @@ def classify(status: str, diagnostic: str, *, temporary: bool = False) -> Verdic
 def reread(first: Verdict, text: str) -> Verdict:
     """A second look when the words near the address said nothing: the reason named anywhere in the
     whole notice (only its words; its codes may be quoted transcripts), else the first verdict."""
-    words = " ".join(text[: MAX_TEXT * 4].split()).lower()
+    words = " ".join(text[:MAX_TEXT].split()).lower()
     for name, pattern in COMPILED:
         if pattern.search(words):
             code = first.status
