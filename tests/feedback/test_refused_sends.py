@@ -35,7 +35,11 @@ def smtp(settings: Settings, server: SmtpServer) -> Settings:
 def test_a_domain_refusing_us_pauses_the_send_and_suppresses_nobody(
     database: Database, settings: Settings, sample_digest: Digest
 ) -> None:
-    everyone = [a for pair in zip(readers("fine.example", 30), readers("strict.example", 30)) for a in pair]
+    everyone = [
+        a
+        for pair in zip(readers("fine.example", 30), readers("strict.example", 30), strict=True)
+        for a in pair
+    ]
     ids = subscribe(database, *everyone)
     faults = Faults(data_reply=lambda address: DMARC if address.endswith("@strict.example") else None)
     with SmtpServer(faults) as server:
