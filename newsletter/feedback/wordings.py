@@ -31,7 +31,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"quota (exceeded|full)|exceeded (the |his |her |their )?(storage|quota|mailbox)|"
         r"storage (quota|limit|space)|insufficient (disk )?(space|storage)|mailbox size limit|"
         r"mailbox has exceeded|too many messages in|out of storage|user has (too many|exhausted)|"
-        r"overquota(perm|temp)|not enough (disk |storage )?space|\bquota\b",
+        r"overquota(perm|temp)|not enough (disk |storage )?space|\bquota\b|quotaexceeded",
     ),
     (
         "expired",
@@ -135,6 +135,7 @@ WORDINGS: tuple[tuple[str, str], ...] = (
         r"user doesn'?t exist|does not have an account|unknown or illegal alias|no account by that name|"
         r"recipient rejected|bad recipient|has been suppressed .{0,40}invalid address|"
         r"rejecting for recipient|sorry, no mailbox|unknown alias|address is wrong|no longer valid|"
+        r"in my list of allowed rcpthosts|"
         r"invalid (final )?(delivery )?userid|n.existe pas|no existe|existiert nicht|user not known|"
         r"no matches to nameserver query|does not have a final (e-?mail )?delivery|"
         r"did not (exactly )?match (an|any) .{0,20}address|mailbox .{1,60} does not exist|"

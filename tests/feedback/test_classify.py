@@ -138,6 +138,12 @@ VENDOR_REPLIES = [
     ("exchange", "5.7.1", "#550 5.7.1 RESOLVER.RST.AuthRequired; authentication required ##", "filtered"),
     ("exchange", "", "550 5.7.64 TenantAttribution; Relay Access Denied", "norelaying"),
     ("exchange", "", "550 5.2.1 Mailbox unavailable. Mailbox disabled", "suspend"),
+    (
+        "exchange",
+        "",
+        "554 5.2.0 STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded",
+        "mailboxfull",
+    ),
     # Yahoo / AOL
     (
         "yahoo",
@@ -244,6 +250,7 @@ VENDOR_REPLIES = [
     ("sendmail", "", "552 5.2.2 <someone@example.com>... Mailbox full", "mailboxfull"),
     # qmail
     ("qmail", "", "Sorry, no mailbox here by that name. (#5.1.1)", "userunknown"),
+    ("qmail", "", "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", "userunknown"),
     ("qmail", "", "Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "hostunknown"),
     (
         "qmail",
