@@ -109,6 +109,22 @@ class Settings:
         0.2, "pause when more than this share of the last error_window fail", minimum=0, maximum=1
     )
     error_window: int = setting(200, "how many recent results error_threshold looks at", minimum=1)
+    sender_refusal_domain_share: float = setting(
+        0.02,
+        "pause when receivers refuse us (sender-side reasons: DMARC, block lists, spam) for more than "
+        "this share of one receiving domain's attempts; 1: never",
+        minimum=0,
+        maximum=1,
+    )
+    sender_refusal_share: float = setting(
+        0.01,
+        "pause when sender-side refusals exceed this share of all attempts; 1: never",
+        minimum=0,
+        maximum=1,
+    )
+    sender_refusal_minimum: int = setting(
+        5, "sender-side refusals (per domain, or overall) before the two shares above apply", minimum=1
+    )
     send_workers: int = setting(
         1,
         "processes sending one edition side by side, each its share of the list (for large lists on "

@@ -150,7 +150,7 @@ def show_command(
     for item in story["feedback"]:
         typer.echo(
             f"  {item['at']}  feedback {item['kind']} via {item['source']} {item['status']} "
-            f"{item['diagnostic'][:120]}"
+            f"{item['reason'] or '-'} ({item['fault'] or 'no fault'}) {item['diagnostic'][:120]}"
         )
     for item in story["deliveries"]:
         typer.echo(f"  delivery {item['edition']}: {item['status']} at {item['at']}")
