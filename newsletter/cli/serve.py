@@ -23,8 +23,9 @@ def serve_command(
 
     With ``--workers N`` uvicorn starts N processes on one socket; they share the signup rate limits
     through Redis or the database (``redis_url``), as do several hosts behind one proxy. Behind a
-    reverse proxy on the same machine, uvicorn takes the client address from X-Forwarded-For (it trusts
-    127.0.0.1 only).
+    reverse proxy, set trusted_proxies: the app then reads X-Forwarded-For itself
+    (newsletter.web.clients), and uvicorn's own proxy-headers handling is off so that it cannot take the
+    header as it comes.
     """
     import uvicorn
 
@@ -33,7 +34,7 @@ def serve_command(
     settings = settings_of(ctx)
     app = create_app(settings)  # checks the settings and the database before any worker starts
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)
         return
     # Each worker process builds its own app from the same settings file and environment.
     config_file: Path = ctx.find_root().meta["config_path"]
@@ -46,6 +47,7 @@ def serve_command(
         workers=workers,
         log_level="info",
         server_header=False,
+        proxy_headers=False,
     )
 
 
