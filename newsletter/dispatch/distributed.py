@@ -54,6 +54,9 @@ def start(settings: Settings, database: Database, prepared: PreparedEdition, app
     """Mark the edition sending, plan its batches, enqueue every batch not done (a resume, too)."""
     edition = prepared.edition
     claim_edition(database.ledger, edition, settings.transport)
+    # The lease is the workers' from now on: until the first of them renews it, the send is not taken
+    # for crashed (another `send --resume` would race the workers), and once they all stop, it is.
+    Leases(database.sessions, settings.lease_seconds).acquire(edition.id, workers_holder(settings))
     batches = Batches(database.sessions, settings.lease_seconds)
     ids = batches.plan(edition.id, settings.batch_size)
     enqueue(settings, batches, app, edition.id, ids)
