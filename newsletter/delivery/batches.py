@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from newsletter.delivery.leases import gone
 from newsletter.delivery.ledger_tables import DELIVERIES, DeliveryStatus, aware
 from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
@@ -142,13 +143,9 @@ class Batches:
             if row.status == BatchStatus.done:
                 return Claim(None, "done")
             lease = aware(row.lease_until) if row.lease_until is not None else None
-            if (
-                row.status == BatchStatus.claimed
-                and row.holder != holder
-                and lease is not None
-                and lease > now
-            ):
-                return Claim(None, "busy", (lease - now).total_seconds())
+            live = lease is not None and lease > now and not gone(row.holder)  # a dead pid here: not live
+            if row.status == BatchStatus.claimed and row.holder != holder and live:
+                return Claim(None, "busy", (lease - now).total_seconds() if lease else 1.0)
             session.execute(
                 update(BATCHES)
                 .where(BATCHES.c.id == batch_id)

@@ -51,6 +51,24 @@ def this_process() -> str:
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
+def gone(holder: str) -> bool:
+    """True when the holder is a process of this host that no longer exists (killed, crashed).
+
+    Such a lease need not be waited out: ``send --resume`` right after a kill -9 on the same machine
+    takes over at once. A holder on another host is only known dead by its lease running out.
+    """
+    host, _, pid = holder.rpartition(" pid ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
+
+
 @dataclasses.dataclass(frozen=True)
 class LeaseState:
     holder: str
@@ -58,7 +76,7 @@ class LeaseState:
     renewed_at: dt.datetime
 
     def live(self, now: dt.datetime | None = None) -> bool:
-        return self.expires_at > (now or utcnow())
+        return self.expires_at > (now or utcnow()) and not gone(self.holder)
 
 
 class Leases:
@@ -90,6 +108,16 @@ class Leases:
                 )
                 .values(holder=holder, expires_at=expires, renewed_at=now)
             )
+            if not getattr(taken, "rowcount", 0):
+                held = session.execute(
+                    select(LEASES.c.holder).where(LEASES.c.edition_id == edition_id)
+                ).first()
+                if held is not None and gone(held.holder):  # its process died on this host: take it over
+                    taken = session.execute(
+                        update(LEASES)
+                        .where(LEASES.c.edition_id == edition_id, LEASES.c.holder == held.holder)
+                        .values(holder=holder, expires_at=expires, renewed_at=now)
+                    )
             if getattr(taken, "rowcount", 0):
                 return LeaseState(holder, expires, now)
             try:
@@ -166,6 +194,8 @@ def describe(state: LeaseState | None, now: dt.datetime | None = None) -> str:
     now = now or utcnow()
     if state is None:
         return "no process holds its lease"
+    if gone(state.holder):
+        return f"{state.holder} is no longer running on this host: it crashed or was killed"
     if state.live(now):
         ago = max(0.0, (now - state.renewed_at).total_seconds())
         return f"on {state.holder} (lease renewed {ago:.0f} s ago)"
