@@ -126,19 +126,19 @@ def test_a_servers_retry_after_sets_the_next_attempt(
     def later(message: OutboundMessage, attempt: int) -> SendResult:
         return SendResult(message.subscriber_id, Outcome.temporary, detail="421 slow down", retry_after=3600)
 
-    def pause_while_waiting(seconds: float) -> None:  # the operator pauses while the loop waits
-        database.ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
+    def no_sleeping(seconds: float) -> None:  # an hour's wait is the ledger's, never the process's
+        raise AssertionError(f"the send slept {seconds} s")
 
     before = utcnow()
-    summary = make_sender(database, fast, ScriptedTransport(later), sleep=pause_while_waiting).send(prepared)
-    assert summary.stop is not None and summary.stop.reason is StopReason.paused
-    assert summary.stopped.startswith("paused") and summary.status == "paused"
+    summary = make_sender(database, fast, ScriptedTransport(later), sleep=no_sleeping).send(prepared)
+    assert summary.stop is None and summary.status == "sending"  # ended; the edition waits for retries
+    assert summary.next_retry_at is not None and summary.next_retry_at >= before + dt.timedelta(seconds=3600)
     for delivery in rows(database, edition_id).values():
         assert delivery.status is DeliveryStatus.deferred and delivery.next_attempt_at is not None
         assert aware(delivery.next_attempt_at) >= before + dt.timedelta(seconds=3600)
     # A resume does not send early: those deliveries wait in the ledger, not in the main pass.
-    again = make_sender(database, fast, ScriptedTransport(), sleep=pause_while_waiting).send(prepared)
-    assert again.accepted == 0 and again.recipients == 3
+    again = make_sender(database, fast, ScriptedTransport(), sleep=no_sleeping).send(prepared)
+    assert again.accepted == 0 and again.recipients == 3 and again.next_retry_at is not None
 
 
 def test_the_error_threshold_pauses_the_send_with_a_reason(
@@ -246,13 +246,13 @@ def test_scheduled_sends_wait_for_run_due(database: Database, settings: Settings
     assert '"scheduled_at": "2099-12-01' in output
     code, output = invoke(settings, tmp_path, "send", str(SAMPLE_DIGEST), "--at", "2001-01-01 07:00")
     assert code == 1 and "in the past" in output
-    assert invoke(settings, tmp_path, "run-due")[1].strip().endswith("no scheduled send is due")
+    assert invoke(settings, tmp_path, "run-due")[1].strip().endswith("nothing is due")
     with database.sessions.begin() as session:  # time passes
         session.execute(update(Edition).values(scheduled_at=utcnow() - dt.timedelta(minutes=1)))
     code, output = invoke(settings, tmp_path, "run-due", "--json")
     assert code == 0 and '"accepted": 2' in output and '"status": "sent"' in output
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
-    assert "no scheduled send is due" in invoke(settings, tmp_path, "run-due")[1]  # sent once, not again
+    assert "nothing is due" in invoke(settings, tmp_path, "run-due")[1]  # sent once, not again
 
 
 def test_pause_resume_and_cancel_from_the_command_line(
