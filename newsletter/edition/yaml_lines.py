@@ -1,0 +1,26 @@
+"""Where a field is in a YAML text: digest errors and preflight findings name the line."""
+
+from __future__ import annotations
+
+import yaml
+
+Loc = tuple[int | str, ...]
+"""A field path into the digest, as pydantic reports it: ("sections", 2, "items", 0, "url")."""
+
+
+def yaml_node_line(root: yaml.Node | None, loc: Loc) -> int | None:
+    """Line (1-based) of the node at ``loc`` in a composed YAML tree, or of its nearest existing parent."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            if match is None:
+                break
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
