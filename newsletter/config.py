@@ -145,6 +145,11 @@ class Settings:
         "*", "CSP frame-ancestors of the embeddable form, e.g. https://example.org"
     )
 
+    # -- what the editor sees before sending (preview, preflight) ---------------------------------------
+    spamassassin_command: str = setting(
+        "spamassassin", "SpamAssassin program preflight runs (offline, -L); not found: the check is skipped"
+    )
+
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check(field, getattr(self, field.name))

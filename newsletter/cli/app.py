@@ -17,7 +17,13 @@ from rich.markup import escape
 
 from newsletter.cli.feedback import bounces_app, stats_command
 from newsletter.cli.init import config_command, init_command
-from newsletter.cli.review import render_command
+from newsletter.cli.review import (
+    new_digest_command,
+    preflight_command,
+    preview_command,
+    publish_command,
+    render_command,
+)
 from newsletter.cli.send import send_command
 from newsletter.cli.serve import serve_command
 from newsletter.cli.steering import cancel_command, pause_command, run_due_command
@@ -35,6 +41,10 @@ app = typer.Typer(
 app.command("init")(init_command)
 app.command("config")(config_command)
 app.command("render")(render_command)
+app.command("preview")(preview_command)
+app.command("preflight")(preflight_command)
+app.command("new-digest")(new_digest_command)
+app.command("publish")(publish_command)
 app.command("send")(send_command)
 app.command("pause")(pause_command)
 app.command("cancel")(cancel_command)

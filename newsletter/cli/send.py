@@ -23,10 +23,10 @@ from newsletter.cli.common import report, settings_of
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
 from newsletter.delivery.links import Links
-from newsletter.delivery.prepare import PreparedEdition, edition_key, prepare_edition
+from newsletter.delivery.prepare import PreparedEdition, prepare_edition
 from newsletter.delivery.send_loop import SendSummary
 from newsletter.dispatch.parallel import build_sender, send_edition
-from newsletter.edition.digest import Digest, load_digest
+from newsletter.edition.digest import Digest, LocatedDigest, edition_key, load_located_digest
 from newsletter.edition.render import Renderer
 from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
@@ -93,12 +93,14 @@ def send_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted or paused send")] = False,
     at: Annotated[str | None, typer.Option("--at", help='schedule: "2026-12-01 07:00" (local time)')] = None,
+    force: Annotated[bool, typer.Option("--force", help="send even when preflight finds errors")] = False,
 ) -> None:
     """Render DIGEST once and send it to every confirmed subscriber who has not had it yet."""
     settings = settings_of(ctx)
     if transport is not None:
         settings = settings.replace(transport=transport)
-    parsed = load_digest(digest)
+    located = load_located_digest(digest)
+    parsed = located.digest
     links = Links(settings)  # refuses early when no secret is configured
     scheduled = parse_at(at) if at is not None else None
     addresses = [normalise_email(a) for a in test or []]
@@ -108,6 +110,8 @@ def send_command(
         if dry_run:
             dry_run_send(settings, database, renderer, parsed, as_json)
             return
+        if not addresses:
+            gate(settings, database, located, renderer, str(digest), force=force)
         prepared = prepare_edition(parsed, renderer, database.ledger, settings)
         if addresses:
             test_send(settings, database, links, prepared, addresses, as_json)
@@ -120,6 +124,42 @@ def send_command(
         real_send(settings, database, links, prepared, str(digest), yes=yes, as_json=as_json)
     finally:
         database.close()
+
+
+def gate(
+    settings: Settings,
+    database: Database,
+    located: LocatedDigest,
+    renderer: Renderer,
+    digest: str,
+    *,
+    force: bool,
+) -> None:
+    """Preflight before every real send (and schedule); errors stop it before anything is stored.
+
+    A send that has already started is resumed without it: what some readers got, all of them get.
+    """
+    from newsletter.cli.review import print_findings
+    from newsletter.review.findings import Severity, has_errors
+    from newsletter.review.preflight import run_preflight
+
+    stored = database.ledger.find_edition(edition_key(located.digest))
+    if stored is not None and stored.started_at is not None:
+        return
+    findings = run_preflight(settings, located, renderer=renderer)
+    if any(f.severity is not Severity.note for f in findings):
+        print_findings(f"preflight of {digest}", findings)
+    if not has_errors(findings):
+        return
+    if force:
+        Console(stderr=True, highlight=False).print(
+            "[bold yellow]--force:[/] sending despite the errors above"
+        )
+        return
+    raise SendRefused(
+        f"preflight found {sum(f.severity is Severity.error for f in findings)} error(s) in {digest}; "
+        "fix them (see above, or `newsletter preflight` for details) or pass --force to send anyway"
+    )
 
 
 def dry_run_send(

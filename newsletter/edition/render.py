@@ -30,7 +30,7 @@ import mjml
 from jinja2.runtime import Context
 
 from newsletter.config import PROJECT_ROOT, Settings
-from newsletter.edition.digest import Digest
+from newsletter.edition.digest import Digest, archive_url, edition_key
 from newsletter.errors import RenderError
 
 PER_RECIPIENT_SLOTS: Final = ("name", "unsubscribe_url")
@@ -184,7 +184,14 @@ class Renderer:
         # no remote loading: rendering must not depend on (or leak to) the network.
         self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 
-    def render_edition(self, digest: Digest, settings: Settings) -> RenderedEdition:
+    def render_edition(
+        self, digest: Digest, settings: Settings, *, web_copy: bool = False
+    ) -> RenderedEdition:
+        """The edition as mailed, or with ``web_copy`` the archive's copy, which carries no personal slot.
+
+        Every mailed edition links to its web copy (``view_url``); that copy is the same for every reader,
+        so the link needs no per-recipient signature.
+        """
         base_url = settings.base_url.rstrip("/")
         links: list[str] = []
         for url in [digest.lead.url, *(item.url for item in digest.all_items())]:
@@ -199,6 +206,8 @@ class Renderer:
             "lang": DEFAULT_LANG,
             "base_url": base_url,
             "signup_url": f"{base_url}/",
+            "view_url": archive_url(base_url, edition_key(digest)),
+            "web_copy": web_copy,
             "postal_address": settings.postal_address,
             "links": links,
             "link_numbers": {url: number for number, url in enumerate(links, start=1)},
