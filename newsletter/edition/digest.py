@@ -21,7 +21,7 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
-from newsletter.edition.yaml_lines import Loc, yaml_node_line
+from newsletter.edition.yaml_lines import Loc, read_yaml, yaml_node_line
 from newsletter.errors import DigestError
 
 MAX_DIGEST_BYTES = 5_000_000
@@ -179,14 +179,7 @@ def _parse_data(text: str, path: Path) -> tuple[Any, Callable[[Loc], int | None]
             return json.loads(text), _no_lines
         except json.JSONDecodeError as exc:
             raise DigestError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DigestError(f"{path}: {where}not valid YAML: {problem}") from None
+    data, root = read_yaml(text, path)
     return data, yaml_locator(root)
 
 

@@ -28,7 +28,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from newsletter.edition.yaml_lines import Loc, yaml_node_line
+from newsletter.edition.yaml_lines import Loc, read_yaml, yaml_node_line
 from newsletter.errors import DigestError
 
 BYLINE_DASH = "—"
@@ -68,14 +68,7 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
 
 
 def _front_matter(front: str, path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
-    try:
-        root = yaml.compose(front, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(front)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 2}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DigestError(f"{path}: {where}not valid YAML in the front matter: {problem}") from None
+    data, root = read_yaml(front, path, offset=1, what=" in the front matter")
     if data is None:
         data = {}
     if not isinstance(data, dict):

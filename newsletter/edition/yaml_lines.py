@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import yaml
+
+from newsletter.errors import DigestError
 
 Loc = tuple[int | str, ...]
 """A field path into the digest, as pydantic reports it: ("sections", 2, "items", 0, "url")."""
@@ -24,3 +29,18 @@ def yaml_node_line(root: yaml.Node | None, loc: Loc) -> int | None:
             break
         line = node.start_mark.line + 1
     return line
+
+
+def read_yaml(text: str, path: Path, *, offset: int = 0, what: str = "") -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree of a YAML text that starts ``offset`` lines into ``path``.
+
+    A syntax error is a DigestError naming the file and line (``what`` says which part, e.g. the front
+    matter of a Markdown digest).
+    """
+    try:
+        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1 + offset}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DigestError(f"{path}: {where}not valid YAML{what}: {problem}") from None
