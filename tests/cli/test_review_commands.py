@@ -12,8 +12,8 @@ import pytest
 from newsletter.config import load_settings
 from newsletter.database import open_database
 from newsletter.edition.digest import load_digest
-from tests.cli.test_cli import run
 from tests.conftest import SAMPLE_DIGEST
+from tests.support.cli import run
 from tests.support.services import unavailable
 
 
