@@ -1,7 +1,7 @@
 """editions: published_at (the archive shows an edition once its send started or it was published)
 
-Revision ID: 0002_edition_published
-Revises: 0001
+Revision ID: 0004_edition_published
+Revises: 0003_feedback_reasons
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_edition_published"
-down_revision = "0001"
+revision = "0004_edition_published"
+down_revision = "0003_feedback_reasons"
 branch_labels = None
 depends_on = None
 
