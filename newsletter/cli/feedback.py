@@ -16,12 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from newsletter.cli.common import database_of, settings_of
-from newsletter.database import open_database
 from newsletter.errors import NewsletterError
-from newsletter.feedback.dsn import parse_report
-from newsletter.feedback.events import MalformedFeedback
-from newsletter.feedback.mailbox import open_source, process
-from newsletter.feedback.stats import edition_stats, recipients
 
 CLASSIFY_FIELDS = ("file", "recipient", "kind", "status", "reason")
 bounces_app = typer.Typer(help="Read bounces, complaints and unsubscribe requests.", no_args_is_help=True)
@@ -29,6 +24,9 @@ bounces_app = typer.Typer(help="Read bounces, complaints and unsubscribe request
 
 def classify_file(path: Path) -> list[dict[str, Any]]:
     """The classify lines for one file (shared by the command and the corpus accuracy tests)."""
+    from newsletter.feedback.dsn import parse_report
+    from newsletter.feedback.events import MalformedFeedback
+
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -79,6 +77,9 @@ def process_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: each message, then a summary")] = False,
 ) -> None:
     """Apply the bounces, complaints and unsubscribe requests in a mailbox; keep what is not understood."""
+    from newsletter.database import open_database
+    from newsletter.feedback.mailbox import open_source, process
+
     settings = settings_of(ctx)
     database = open_database(settings)
     try:
@@ -108,6 +109,8 @@ def stats_command(
     who: Annotated[bool, typer.Option("--recipients", help="also list who got what (one line each)")] = False,
 ) -> None:
     """Per edition: sent, delivered, bounced (hard/soft), complained, unsubscribed."""
+    from newsletter.feedback.stats import edition_stats, recipients
+
     database = database_of(ctx)
     try:
         editions = database.ledger.editions()

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.common import settings_of
-from newsletter.review.preview import write_preview
 
 
 def render_command(
@@ -19,6 +18,8 @@ def render_command(
     ),
 ) -> None:
     """Render a digest for preview: edition.html and edition.txt (with a sample reader) and sample.eml."""
+    from newsletter.review.preview import write_preview
+
     paths = write_preview(settings_of(ctx), digest, out)
     for path in paths:
         typer.echo(str(path))
