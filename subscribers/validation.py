@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
-
 from subscribers.errors import InvalidAddress
 
 MAX_NAME_LENGTH = 100
@@ -20,6 +18,9 @@ MAX_NAME_LENGTH = 100
 
 def normalise_email(raw: str) -> str:
     """The canonical form of an address, or InvalidAddress with email-validator's explanation."""
+    # Imported here: a send and most commands load the store but never check an address.
+    from email_validator import EmailNotValidError, validate_email
+
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidAddress("Please enter an email address.")
     if any(ch in raw for ch in "\r\n\x00"):

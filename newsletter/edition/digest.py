@@ -18,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 
 from newsletter.errors import DigestError
 
+# libyaml's parser when PyYAML was built with it: the same documents, 20 times faster than pure Python.
+try:
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader  # type: ignore[assignment]
+
 MAX_DIGEST_BYTES = 5_000_000
 
 
@@ -154,8 +160,7 @@ def parse_digest(text: str, path: Path) -> Digest:
             raise DigestError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
     else:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=SafeLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -166,6 +171,8 @@ def parse_digest(text: str, path: Path) -> Digest:
     try:
         return Digest.model_validate(data)
     except ValidationError as exc:
+        if path.suffix.lower() != ".json":  # the node tree, for line numbers, only when they are needed
+            root = yaml.compose(text, Loader=SafeLoader)
         raise DigestError(_format_errors(path, exc, root)) from None
 
 
