@@ -89,6 +89,9 @@ class Lazy:
         module, _, attribute = self.target.partition(":")
         found = getattr(importlib.import_module(module), attribute)
         if isinstance(found, typer.Typer):
+            for info in found.registered_commands:  # its subcommands' --help read plainly too
+                if info.cls in (None, TyperCommand):
+                    info.cls = PlainHelpCommand
             return get_group_from_info(
                 TyperInfo(found, name=self.name, cls=FullHelpGroup),
                 pretty_exceptions_short=True,
