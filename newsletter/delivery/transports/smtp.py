@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 from newsletter.config import Settings
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.delivery.transports.smtp_connect import Opener, SmtpUrl, discard
 from newsletter.delivery.transports.smtp_wire import (
     ProtocolError,
@@ -143,7 +143,7 @@ class Run:
         self.exhausted = False
 
 
-class SmtpTransport:
+class SmtpTransport(Transport):
     name = "smtp"
 
     def __init__(
