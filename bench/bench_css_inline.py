@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import css_inline  # noqa: E402
+from bench_render import median_ms, mjml_context  # noqa: E402  (bench/ is on the path: this script's folder)
 from PIL import Image, ImageChops  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from premailer import Premailer  # noqa: E402
@@ -34,28 +32,10 @@ from premailer import Premailer  # noqa: E402
 from newsletter.config import Settings  # noqa: E402
 from newsletter.edition.digest import load_digest  # noqa: E402
 from newsletter.edition.render import DEFAULT_TEMPLATES_DIR, Renderer, compile_mjml  # noqa: E402
+from tests.support.services import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WIDTHS = (375, 800)
-
-
-def median_ms(run: Callable[[], object], runs: int) -> float:
-    run()
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000
 
 
 def mjml_output() -> str:
@@ -64,12 +44,7 @@ def mjml_output() -> str:
     settings = Settings(postal_address="PO Box 1234, Chiang Mai", base_url="https://news.example.org")
     renderer = Renderer(DEFAULT_TEMPLATES_DIR)
     edition = renderer.render_edition(digest, settings)
-    context = {
-        "digest": digest, "newsletter": digest.newsletter, "tagline": digest.tagline,
-        "preheader": edition.preheader, "lang": "en", "base_url": settings.base_url,
-        "signup_url": settings.base_url + "/", "postal_address": settings.postal_address,
-        "links": [], "link_numbers": {},
-    }  # fmt: skip
+    context = mjml_context(digest, settings, edition.preheader)
     source = renderer.env.get_template("email/edition.mjml.j2").render(context)
     return compile_mjml(source, "email/edition.mjml.j2")
 

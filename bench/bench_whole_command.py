@@ -38,6 +38,8 @@ SEED = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
 NEWSLETTER = Path(sys.executable).parent / "newsletter"
 SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
+from bench_smtp import start_sink  # noqa: E402  (the sink in its own process; bench/ is on the path)
+
 
 def environment(**extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
@@ -80,18 +82,6 @@ def timed(command: list[str | Path], cwd: Path, env: dict[str, str]) -> tuple[fl
         raise SystemExit(f"{' '.join(map(str, command))} failed:\n{result.stderr}")
     user, system, wall = (float(x) for x in report.read_text().split()[-3:])
     return user + system, wall
-
-
-def start_sink() -> tuple[subprocess.Popen[str], int]:
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.smtp_server"],
-        cwd=ROOT,
-        text=True,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert sink.stdout is not None
-    return sink, int(sink.stdout.readline())
 
 
 def help_wall(args: list[str], repeats: int) -> float:

@@ -20,7 +20,10 @@ from newsletter.cli.app import COMMANDS
 from newsletter.cli.lazy import first_paragraph
 from tests.conftest import SAMPLE_DIGEST
 
+UNASKED = ("fastapi", "starlette", "uvicorn", "sendgrid", "dkim", "cryptography", "flufl", "celery")
+"""What no command but the one that needs it loads: the web stack, SendGrid, DKIM, bounce parsing, Celery."""
 HEAVY = (
+    *UNASKED,
     "sqlalchemy",
     "rich",
     "pydantic",
@@ -29,14 +32,6 @@ HEAVY = (
     "css_inline",
     "yaml",
     "email_validator",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "sendgrid",
-    "dkim",
-    "cryptography",
-    "flufl",
-    "celery",
     "playwright",
     "alembic",
     "newsletter.database",
@@ -48,14 +43,7 @@ HEAVY = (
     "subscribers.store",
 )
 NOT_FOR_A_SEND = (
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "sendgrid",
-    "dkim",
-    "cryptography",
-    "flufl",
-    "celery",
+    *UNASKED,
     "playwright",
     "alembic",
     "multiprocessing",
