@@ -31,6 +31,7 @@ from newsletter.delivery.transports import open_transport
 from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
+from newsletter.feedback.refusals import RefusalWatch
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -49,6 +50,7 @@ def build_sender(settings: Settings, database: Database, links: Links, shard: Sh
         transport=open_transport(settings),
         links=links,
         on_permanent=send_time_feedback(FeedbackPolicy(database.sessions, settings)),
+        watch=RefusalWatch.from_settings(settings),
         shard=shard,
     )
 
