@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsletter.config import Settings
 from newsletter.delivery.transports.base import SendResult
 from newsletter.edition.stored import Edition
+from newsletter.feedback.classify import classify
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
 from newsletter.feedback.reasons import REASONS, Action, action_for, reason
 from newsletter.feedback.records import FeedbackRecord
@@ -230,8 +231,6 @@ def send_time_feedback(policy: FeedbackPolicy) -> Callable[[int, SendResult], No
     and applied like one that came back by mail (the ledger has already recorded it as ``bounced``)."""
 
     def handle(edition_id: int, result: SendResult) -> None:
-        from newsletter.feedback.classify import classify  # its many patterns compile only when needed
-
         code = str(result.code) if result.code else ""
         found = classify("", f"{code} {result.detail}")
         kind = FeedbackKind.hard_bounce if found.kind == "hard" else FeedbackKind.soft_bounce

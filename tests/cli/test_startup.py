@@ -52,7 +52,6 @@ NOT_FOR_A_SEND = (
     "newsletter.web",
     "newsletter.feedback.dsn",
     "newsletter.feedback.mailbox",
-    "newsletter.feedback.classify",
     "newsletter.delivery.transports.sendgrid",
 )
 TABLE = {entry.name: entry for entry in COMMANDS}
