@@ -43,8 +43,10 @@ def preview_command(
         "preview"
     ),
 ) -> None:
-    """The editions, sample.eml, and screenshots at 375 and 800 px with images blocked and shown, plus a
-    contact sheet of the four side by side (Debian's chromium)."""
+    """Write the editions, sample.eml, screenshots at 375 and 800 px and a contact sheet.
+
+    The screenshots are taken with images blocked and shown (Debian's chromium), and the contact sheet
+    puts the four side by side."""
     from newsletter.edition.digest import load_digest
     from newsletter.review.preview import write_sample
     from newsletter.review.sample import sample_edition
@@ -77,8 +79,10 @@ def preflight_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the findings as JSON")] = False,
     spam: Annotated[bool, typer.Option("--spam/--no-spam", help="run SpamAssassin (a few seconds)")] = True,
 ) -> None:
-    """Check an edition before sending: size, links, images, unsubscribe, address, preheader, the two
-    editions agreeing, colour contrast, SpamAssassin. Exit status 1 when there is an error."""
+    """Check an edition before sending; exit status 1 when there is an error.
+
+    Size, links, images, unsubscribe, postal address, preheader, the two editions agreeing, colour
+    contrast, SpamAssassin."""
     from newsletter.review.findings import has_errors
     from newsletter.review.preflight import run_preflight
 

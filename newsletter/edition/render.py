@@ -15,6 +15,7 @@ Library errors never reach the user as tracebacks: Jinja, MJML and CSS inlining 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import textwrap
@@ -152,6 +153,24 @@ def compile_mjml(source: str, template: str) -> str:
     return html
 
 
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's cache of compiled templates between runs (compiling them costs more than rendering).
+
+    Keyed by template file and checked against its source, so an edited template is compiled afresh.
+    A cache that cannot be written (a read-only or full disk) is no cache, not a failed render."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        return _QuietBytecodeCache()  # in Jinja's private per-user folder under the temp directory
+    except (OSError, RuntimeError):
+        return None
+
+
 class Renderer:
     """Renders editions and transactional emails from one templates directory.
 
@@ -177,6 +196,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=_bytecode_cache(),
         )
         self.env.globals["slot"] = slot_marker
         self.env.filters.update(wrap=wrap_text, heading=heading, longdate=long_date, ref=link_ref)

@@ -9,6 +9,12 @@ import yaml
 
 from newsletter.errors import DigestError
 
+# libyaml's parser when PyYAML was built with it: the same documents, 20 times faster than pure Python.
+try:
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader  # type: ignore[assignment]
+
 Loc = tuple[int | str, ...]
 """A field path into the digest, as pydantic reports it: ("sections", 2, "items", 0, "url")."""
 
@@ -37,10 +43,14 @@ def read_yaml(text: str, path: Path, *, offset: int = 0, what: str = "") -> tupl
     A syntax error is a DigestError naming the file and line (``what`` says which part, e.g. the front
     matter of a Markdown digest).
     """
-    try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    loader = SafeLoader(text)
+    try:  # one parse: the node tree (for line numbers), then the data built from it
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1 + offset}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise DigestError(f"{path}: {where}not valid YAML{what}: {problem}") from None
+    finally:
+        loader.dispose()
