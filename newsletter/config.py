@@ -185,6 +185,11 @@ class Settings:
         "(space or comma separated); default none: the connecting address is the client",
     )
 
+    # -- what the editor sees before sending (preview, preflight) ---------------------------------------
+    spamassassin_command: str = setting(
+        "spamassassin", "SpamAssassin program preflight runs (offline, -L); not found: the check is skipped"
+    )
+
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check(field, getattr(self, field.name))

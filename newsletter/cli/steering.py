@@ -12,20 +12,18 @@ overlapping cron runs never send the same edition twice.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from newsletter.cli.common import database_of, settings_of
-from newsletter.config import Settings
-from newsletter.database import Database, open_database
-from newsletter.delivery.ledger import Ledger
-from newsletter.delivery.links import Links
-from newsletter.delivery.prepare import stored_edition
-from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import SendRefused
-from subscribers.models import utcnow
+
+if TYPE_CHECKING:  # the stages are imported where they are used, so `--help` imports none of them
+    from newsletter.config import Settings
+    from newsletter.database import Database
+    from newsletter.delivery.ledger import Ledger
+    from newsletter.edition.stored import Edition
 
 
 def _edition(ledger: Ledger, key: str) -> Edition:
@@ -40,6 +38,10 @@ def pause_command(
     edition: Annotated[str, typer.Argument(help="edition key, e.g. 2011-07-11-weekly-highlights")],
 ) -> None:
     """Pause a running or scheduled send; `newsletter send DIGEST --resume` continues it."""
+    from rich.console import Console
+
+    from newsletter.edition.stored import EditionStatus
+
     database = database_of(ctx)
     try:
         found = _edition(database.ledger, edition)
@@ -64,6 +66,10 @@ def cancel_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Cancel a send for good: nobody else gets this edition (those who did, did)."""
+    from rich.console import Console
+
+    from newsletter.edition.stored import EditionStatus
+
     database = database_of(ctx)
     try:
         found = _edition(database.ledger, edition)
@@ -90,7 +96,14 @@ def run_due_command(
     running (its lease is live) is left alone; one that crashed, or whose deferrals are due, is resumed
     here; a distributed send's overdue batches go back on the broker for the workers.
     """
+    from rich.console import Console
+
     from newsletter.cli.send import EXIT_STOPPED, report_stopped, run_send
+    from newsletter.database import open_database
+    from newsletter.delivery.links import Links
+    from newsletter.delivery.prepare import stored_edition
+    from newsletter.edition.stored import EditionStatus
+    from subscribers.models import utcnow
 
     settings = settings_of(ctx)
     links = Links(settings)
@@ -133,8 +146,11 @@ def continuations(settings: Settings, database: Database, as_json: bool) -> list
 
     Distributed sends are not resumed here but rescued: their overdue batches are enqueued again.
     """
+    from rich.console import Console
+
     from newsletter.delivery.batches import Batches
     from newsletter.dispatch.whereabouts import Whereabouts, whereabouts
+    from newsletter.edition.stored import EditionStatus
 
     out = Console(stderr=True)
     distributed = Batches(database.sessions, settings.lease_seconds).editions_with_batches()
