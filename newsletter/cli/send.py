@@ -343,6 +343,7 @@ def _check_status(
 ) -> None:
     """Refuse what must not start: a cancelled edition, a send running elsewhere, an unasked resume."""
     from newsletter.dispatch.whereabouts import Whereabouts, whereabouts
+    from newsletter.edition.stored import EditionStatus
 
     key = prepared.edition.key
     if status is EditionStatus.cancelled:
