@@ -77,7 +77,7 @@ COMMANDS = (
     Lazy(
         "run-due",
         "newsletter.cli.steering:run_due_command",
-        "Send every scheduled edition whose time has come (run it from cron, e.g. every minute).",
+        "Send what is due: scheduled editions, retries whose time has come, and sends that crashed.",
     ),
     Lazy(
         "stats",

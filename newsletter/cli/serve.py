@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from fastapi import FastAPI
 
 from newsletter.cli.common import settings_of
 from newsletter.config import ENV_PREFIX, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def serve_command(

@@ -12,8 +12,6 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.common import settings_of
-from newsletter.database import open_database
-from newsletter.dispatch.celery_app import broker_problem
 from newsletter.errors import ConfigError
 
 
@@ -29,6 +27,8 @@ def worker_command(
     loglevel: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Send batches of distributed sends (`newsletter send DIGEST --distributed`) from the broker."""
+    from newsletter.database import open_database
+    from newsletter.dispatch.celery_app import broker_problem
     from newsletter.dispatch.worker_tasks import run_worker
 
     settings = settings_of(ctx)
