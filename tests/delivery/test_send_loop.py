@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from newsletter.cli.app import app
 from newsletter.config import Settings
 from newsletter.database import Database
+from newsletter.delivery.flow import TokenBucket
 from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus, aware
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.prepare import PreparedEdition
@@ -36,6 +37,21 @@ from tests.support.smtp_server import SmtpServer
 class Sleeps(list[float]):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+class FakeTime:
+    """A clock that advances only by the sleeps taken on it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 def setup(database: Database, settings: Settings, digest: Digest, count: int) -> PreparedEdition:
@@ -206,10 +222,11 @@ def test_the_rate_limit_spaces_out_messages(
 ) -> None:
     settings = fast.replace(send_rate=10.0)
     prepared = setup(database, settings, sample_digest, 30)
-    sleeps = Sleeps()
-    make_sender(database, settings, ScriptedTransport(), sleep=sleeps).send(prepared)
-    assert len(sleeps) == 20  # a burst of 10 (one second's worth), then each message waits for its token
-    assert 1.0 < max(sleeps) <= 2.0  # the 30th message is due 2 s after the start (fake sleeps do not pass)
+    time = FakeTime()  # the bucket's clock moves only when it sleeps: no real time is measured
+    bucket = TokenBucket(settings.send_rate, clock=time.clock, sleep=time.sleep)
+    make_sender(database, settings, ScriptedTransport(), sleep=time.sleep, rate=bucket).send(prepared)
+    assert len(time.sleeps) == 20  # a burst of 10 (one second's worth), then each message waits for its token
+    assert time.now == pytest.approx(2.0)  # 30 messages at 10/s after a burst of 10 take two seconds
 
 
 # -- the commands -----------------------------------------------------------------------------------------
