@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from newsletter.cli.editors import editors_app
 from newsletter.cli.feedback import bounces_app, stats_command
 from newsletter.cli.init import config_command, init_command
 from newsletter.cli.review import render_command
@@ -43,6 +44,7 @@ app.command("stats")(stats_command)
 app.command("serve")(serve_command)
 app.add_typer(subscribers_app, name="subscribers", help="Manage the list.")
 app.add_typer(bounces_app, name="bounces")
+app.add_typer(editors_app, name="editors")
 
 
 @app.callback()

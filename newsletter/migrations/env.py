@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 import newsletter.delivery.ledger
-import newsletter.feedback.records  # noqa: F401
+import newsletter.feedback.records
+import newsletter.web.desk.editors  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base, make_engine
 

@@ -105,6 +105,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from newsletter.web import webhooks
 
     app.include_router(webhooks.router)
+    from newsletter.web import desk
+
+    desk.install(app, app.state.web)
     _error_pages(app, pages)
     return app
 

@@ -117,8 +117,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = self._embed_csp if embed else self._csp
-                if not embed:
+                # A route may set its own (the desk's pages allow their script; its preview frame).
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = self._embed_csp if embed else self._csp
+                if not embed and "x-frame-options" not in headers:
                     headers["X-Frame-Options"] = "DENY"
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"
