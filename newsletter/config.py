@@ -156,6 +156,9 @@ class Settings:
         10, "desk sign-in attempts allowed per editor name per desk_signin_window seconds", minimum=1
     )
     desk_signin_window: int = setting(900, "seconds over which the desk sign-in limits count", minimum=1)
+    desk_password_memory_kib: int = setting(
+        65536, "memory cost of an editor's Argon2id password hash, in KiB (argon2-cffi's default)", minimum=64
+    )
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -44,7 +44,7 @@ def add(
         check_password(typed)
     database = database_of(ctx)
     try:
-        store = EditorStore(database.sessions)
+        store = EditorStore(database.sessions, settings_of(ctx).desk_password_memory_kib)
         editor = store.add(name)
         if typed:
             store.set_password(editor.id, typed)
@@ -65,7 +65,7 @@ def reset(ctx: typer.Context, name: Annotated[str, typer.Argument(help="sign-in 
 
     database = database_of(ctx)
     try:
-        editor = EditorStore(database.sessions).find(name)
+        editor = EditorStore(database.sessions, settings_of(ctx).desk_password_memory_kib).find(name)
         if editor is None:
             raise SendRefused(f"no editor called {name!r}; `newsletter editors list` shows them")
         typer.echo(_link(ctx, editor.id, generation(editor)))
@@ -80,7 +80,7 @@ def list_(ctx: typer.Context) -> None:
 
     database = database_of(ctx)
     try:
-        for editor in EditorStore(database.sessions).all():
+        for editor in EditorStore(database.sessions, settings_of(ctx).desk_password_memory_kib).all():
             last = editor.last_signin_at.strftime("%Y-%m-%d %H:%M") if editor.last_signin_at else "never"
             state = "" if editor.password_hash else " (no password set yet)"
             typer.echo(f"{editor.name}: last signed in {last}{state}")
@@ -95,7 +95,7 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="sign-in
 
     database = database_of(ctx)
     try:
-        if not EditorStore(database.sessions).remove(name):
+        if not EditorStore(database.sessions, settings_of(ctx).desk_password_memory_kib).remove(name):
             raise SendRefused(f"no editor called {name!r}")
     finally:
         database.close()

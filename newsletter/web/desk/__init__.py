@@ -14,9 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
 
     from newsletter.web.context import WebContext
+
+
+def routers() -> list[APIRouter]:
+    """Every desk router: ``auth.public`` (the sign-in pages) and the rest, each behind ``signed_in``."""
+    from newsletter.web.desk import auth, editions, progress, stats, subscribers
+
+    return [auth.public, auth.private, editions.router, progress.router, stats.router, subscribers.router]
 
 
 def install(app: FastAPI, web: WebContext) -> None:
@@ -24,7 +31,6 @@ def install(app: FastAPI, web: WebContext) -> None:
     from fastapi import Request
     from fastapi.responses import RedirectResponse, Response
 
-    from newsletter.web.desk import auth, editions, progress, stats, subscribers
     from newsletter.web.desk.context import DeskContext, DeskRefusal
     from newsletter.web.desk.editors import EditorStore
     from newsletter.web.desk.runner import SendRunner
@@ -35,7 +41,7 @@ def install(app: FastAPI, web: WebContext) -> None:
     context = DeskContext(
         settings=settings,
         database=app.state.database,
-        editors=EditorStore(app.state.database.sessions),
+        editors=EditorStore(app.state.database.sessions, settings.desk_password_memory_kib),
         sessions=DeskSessions(
             settings.require_secret(),
             hours=settings.desk_session_hours,
@@ -74,8 +80,5 @@ def install(app: FastAPI, web: WebContext) -> None:
     def desk_root() -> Response:
         return RedirectResponse("/desk/", status_code=308)
 
-    for module in (auth, editions, progress, stats, subscribers):
-        for name in ("public", "private", "router"):
-            router = getattr(module, name, None)
-            if router is not None:
-                app.include_router(router)
+    for router in routers():
+        app.include_router(router)

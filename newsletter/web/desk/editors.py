@@ -66,14 +66,18 @@ def check_password(password: str) -> None:
         raise EditorError(f"the password must be at most {MAX_PASSWORD} characters long")
 
 
+def password_hasher(memory_kib: int) -> argon2.PasswordHasher:
+    """Argon2id with argon2-cffi's time cost and parallelism and the configured memory cost."""
+    return argon2.PasswordHasher(memory_cost=memory_kib)
+
+
 class EditorStore:
     """Create editors, set their passwords, and check a sign-in in about the same time whoever asks."""
 
-    def __init__(self, sessions: sessionmaker[Session], hasher: argon2.PasswordHasher | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], memory_kib: int) -> None:
         self._sessions = sessions
-        self._hasher = hasher or argon2.PasswordHasher()
-        # Verified when the name is unknown, so a wrong name costs what a wrong password costs.
-        self._decoy = self._hasher.hash("decoy password, never a real one")
+        self._hasher = password_hasher(memory_kib)
+        self._decoy = ""  # made at the first sign-in, not by every command that opens the store
 
     def add(self, name: str) -> Editor:
         editor = Editor(name=normalise_name(name), password_hash="")
@@ -123,6 +127,9 @@ class EditorStore:
     def authenticate(self, name: str, password: str) -> Editor | None:
         """The editor when name and password match; None otherwise, whichever half was wrong."""
         editor = self.find(name) if NAME.match(name.strip().lower()) else None
+        if not self._decoy:
+            # Verified when the name is unknown, so a wrong name costs what a wrong password costs.
+            self._decoy = self._hasher.hash("decoy password, never a real one")
         stored = editor.password_hash if editor is not None and editor.password_hash else self._decoy
         try:
             self._hasher.verify(stored, password[:MAX_PASSWORD])
