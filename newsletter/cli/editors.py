@@ -7,6 +7,7 @@ and ends the editor's sessions when the new password is set; ``remove`` and ``li
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -35,11 +36,13 @@ def add(
     ] = False,
 ) -> None:
     """Create an editor; prints the link where they set their password (or asks for it with --password)."""
-    from newsletter.web.desk.editors import EditorStore, check_password, generation
+    from newsletter.web.desk.editors import EditorError, EditorStore, check_password, generation
 
     settings_of(ctx).require_secret()
     typed = ""
     if password:
+        if not sys.stdin.isatty():
+            raise EditorError("--password asks on a terminal and there is none: leave it out to get a link")
         typed = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         check_password(typed)
     database = database_of(ctx)
