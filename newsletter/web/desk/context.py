@@ -28,6 +28,7 @@ from newsletter.web.pages import Pages
 from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.security import CsrfTokens, cross_origin
 
+MAX_BODY_BYTES = 60_000_000  # the largest CSV import (50 MB) and its form around it
 DESK_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-src 'self'; frame-ancestors 'none'"
@@ -121,6 +122,11 @@ async def signed_in(request: Request) -> Signed:
         raise _refuse(request, "Please sign in to the desk.")
     signed = Signed(editor, session, context.sessions.csrf_token(session))
     if request.method not in SAFE_METHODS:
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise DeskRefusal(
+                413, f"That is more than the desk takes in one go ({MAX_BODY_BYTES // 1_000_000} MB)."
+            )
         if cross_origin(request, [context.settings.base_url]):
             raise DeskRefusal(403, "This form can only be sent from the desk's own pages.")
         token = request.headers.get("x-csrf-token")

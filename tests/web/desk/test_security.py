@@ -228,3 +228,14 @@ def test_desk_pages_carry_a_strict_csp_and_the_preview_is_sandboxed(
     assert preview.headers["x-frame-options"] == "SAMEORIGIN"
     signup = client.get("/")  # the public pages keep their own policy
     assert "script-src" not in signup.headers["content-security-policy"]
+
+
+def test_a_body_larger_than_the_desk_takes_is_refused_before_it_is_read(
+    desk_db: Settings, database: Database
+) -> None:
+    client = signed_in_client(desk_db, database)
+    csrf = desk_csrf(client)
+    huge = b"email\n" + b"x" * 61_000_000
+    response = client.post("/desk/subscribers/import", files={"file": ("big.csv", huge)}, data={"csrf": csrf})
+    assert response.status_code == 413 and "more than the desk takes" in response.text
+    assert database.store.count_by_status()["pending"] == 0
