@@ -36,6 +36,7 @@ from newsletter.delivery.transports.smtp import SmtpTransport  # noqa: E402
 from newsletter.edition.digest import Lead, load_digest  # noqa: E402
 from newsletter.edition.render import Renderer  # noqa: E402
 from subscribers import Consent, Status  # noqa: E402
+from subscribers.models import utcnow  # noqa: E402
 
 
 def start_sink() -> tuple[subprocess.Popen[str], int]:
@@ -130,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings, prepared, sender = prepare(Path(tmp), args.messages, args.full)
-        recipients = sender._store.confirmed_batch(0, args.messages)
+        recipients = sender._ledger.pending_batch(prepared.edition.id, 0, args.messages, utcnow()).to_send
         messages = [sender.outbound(prepared.edition.key, prepared.edition.id, r) for r in recipients]
         template = prepared.template
         started = time.perf_counter()

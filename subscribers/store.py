@@ -2,8 +2,8 @@
 
 Each public method is one transaction. Status changes follow ``ALLOWED_TRANSITIONS`` and write a
 ConsentEvent in the same transaction, so the state and the evidence for it can never disagree.
-Reading the confirmed list for a send is keyset-paginated by id: memory stays flat whatever the list
-size, and a resumed send can continue after the last id it handled.
+The confirmed list a send reads is not here: the delivery ledger reads it page by page together with
+each subscriber's delivery row (``Ledger.pending_batch``), one keyset query instead of two.
 """
 
 from __future__ import annotations
@@ -123,22 +123,6 @@ class SubscriberStore:
                 Subscriber.status == Status.confirmed, Subscriber.id > after_id
             )
             return session.scalar(query) or 0
-
-    def confirmed_batch(self, after_id: int, limit: int) -> list[Recipient]:
-        """The next ``limit`` confirmed subscribers with id > after_id, in id order (keyset pagination)."""
-        query = (
-            select(Subscriber.id, Subscriber.email, Subscriber.name)
-            .where(Subscriber.status == Status.confirmed, Subscriber.id > after_id)
-            .order_by(Subscriber.id)
-            .limit(limit)
-        )
-        with self._sessions() as session:
-            return [Recipient(row.id, row.email, row.name) for row in session.execute(query)]
-
-    def iter_confirmed(self, batch_size: int = 1000, after_id: int = 0) -> Iterator[list[Recipient]]:
-        while batch := self.confirmed_batch(after_id, batch_size):
-            yield batch
-            after_id = batch[-1].id
 
     def iter_all(self, batch_size: int = 1000) -> Iterator[Subscriber]:
         """Every subscriber in id order, fetched in batches so a million rows never sit in memory."""

@@ -24,7 +24,7 @@ from newsletter.config import Settings
 from newsletter.database import Database, open_database
 from newsletter.delivery.links import Links
 from newsletter.delivery.prepare import PreparedEdition, edition_key, prepare_edition
-from newsletter.delivery.send_loop import SendSummary
+from newsletter.delivery.send_run import SendSummary
 from newsletter.dispatch.parallel import build_sender, send_edition
 from newsletter.edition.digest import Digest, load_digest
 from newsletter.edition.render import Renderer
@@ -73,11 +73,12 @@ def run_send(
 
 
 def report_stopped(summary: SendSummary, resume_hint: str) -> None:
-    if not summary.stopped:
+    stop = summary.stop
+    if stop is None:
         return
     err = Console(stderr=True, highlight=False)
-    err.print(f"[bold yellow]send stopped:[/] {escape(summary.stopped)}")
-    if summary.stopped != "cancelled":
+    err.print(f"[bold yellow]send stopped:[/] {escape(str(stop))}")
+    if stop.reason.resumable:
         err.print(f"Nothing is lost: {summary.deferred} deliveries wait in the ledger. {resume_hint}")
 
 
@@ -223,9 +224,9 @@ def real_send(
         ) from None
     report(result.as_dict(), as_json)
     report_stopped(result, f"Continue with: newsletter send {digest} --resume")
-    if settings.transport == "outbox" and not as_json and not result.stopped:
+    if settings.transport == "outbox" and not as_json and result.stop is None:
         err.print(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
-    if result.stopped:
+    if result.stop is not None:
         raise typer.Exit(EXIT_STOPPED)
 
 

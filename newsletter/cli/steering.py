@@ -109,7 +109,7 @@ def run_due_command(
                 f"{summary.failed} failed [{summary.status}]"
             )
             report_stopped(summary, f"Continue with: newsletter send DIGEST --resume (edition {edition.key})")
-            stopped = stopped or bool(summary.stopped)
+            stopped = stopped or summary.stop is not None
     finally:
         database.close()
     if stopped:

@@ -14,119 +14,41 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import enum
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    Engine,
-    Enum,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    bindparam,
-    cast,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import DateTime, Engine, String, bindparam, cast, func, insert, literal, select, update
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql.elements import TextClause
 
 from newsletter.delivery.driver_statement import DriverStatement
+from newsletter.delivery.ledger_tables import (
+    DEFERRED,
+    DELIVERIES,
+    DELIVERY_SUBSCRIBER,
+    FINAL_VALUES,
+    Delivery,
+    DeliveryStatus,
+    aware,
+    ids_in,
+    ids_param,
+)
 from newsletter.edition.stored import EditionArchive
-from subscribers.db import Base
-from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus
+from subscribers.models import Subscriber, utcnow
 from subscribers.store import Recipient
 
-
-class DeliveryStatus(enum.StrEnum):
-    sending = "sending"  # handed (or about to be handed) to the transport; unknown outcome after a crash
-    accepted = "accepted"  # the transport took it
-    deferred = "deferred"  # temporary failure; a resume or retry sends it again
-    failed = "failed"  # gave up after retries
-    bounced = "bounced"  # permanent refusal for this recipient
-
-    @property
-    def is_final(self) -> bool:
-        return self in (DeliveryStatus.accepted, DeliveryStatus.failed, DeliveryStatus.bounced)
-
-
-FINAL_STATUSES = tuple(s for s in DeliveryStatus if s.is_final)
-FINAL_VALUES = frozenset(s.value for s in FINAL_STATUSES)  # as a raw row holds them
-DEFERRED = DeliveryStatus.deferred.value
-
-
-class Delivery(Base):
-    __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"), {"sqlite_autoincrement": True})
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
-    status: Mapped[DeliveryStatus] = mapped_column(
-        Enum(DeliveryStatus, name="delivery_status", native_enum=False, length=16)
-    )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    message_id: Mapped[str] = mapped_column(String(255))
-    provider_id: Mapped[str] = mapped_column(String(255), default="")
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
-"""The table itself, for Core statements: executemany without the ORM's per-row bookkeeping."""
-
-
-DELIVERY_SUBSCRIBER: Literal["deliveries.subscriber_id"] = "deliveries.subscriber_id"
-
-
-IdColumn = Literal["deliveries.subscriber_id", "subscribers.id"]
-
-
-def ids_in(dialect: str, column: IdColumn, ids: Iterable[int] | None = None) -> TextClause:
-    """``column`` is one of ``ids``, as one bound parameter (``:ids``) whatever the number of ids.
-
-    A batch names up to a few thousand subscribers. SQLAlchemy's expanding IN spends several µs of Python
-    per value on every execution, and SQL with the values written in is new text each time (the driver
-    then keeps a large prepared statement per batch: tens of MB over a long send). So the list goes as one
-    value: a JSON array read by ``json_each`` on SQLite, an array with ``= ANY`` on PostgreSQL. Without
-    ``ids`` the parameter is left to be given at execution (see ``ids_param``).
-    """
-    value = None if ids is None else ids_param(dialect, ids)
-    if dialect == "sqlite":
-        sql = f"{column} IN (SELECT value FROM json_each(:ids))"  # noqa: S608 (a fixed column name)
-        return text(sql).bindparams(bindparam("ids", value, type_=String()))
-    if dialect == "postgresql":
-        return text(f"{column} = ANY(:ids)").bindparams(bindparam("ids", value, type_=ARRAY(BigInteger)))
-    raise ValueError(f"the ledger supports SQLite and PostgreSQL, not {dialect}")
-
-
-def ids_param(dialect: str, ids: Iterable[int]) -> str | list[int]:
-    values = [int(i) for i in ids]
-    return json.dumps(values) if dialect == "sqlite" else values
-
-
-def aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back naive; everything here is stored in UTC.
-
-    (SQLAlchemy's SQLite ``DateTime`` writes an aware UTC value as naive UTC text, so comparisons in SQL
-    against an aware UTC parameter are consistent on both SQLite and PostgreSQL.)
-    """
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+__all__ = [
+    "WHOLE_LIST",
+    "Delivery",
+    "DeliveryStatus",
+    "Ledger",
+    "LedgerResult",
+    "PendingBatch",
+    "Shard",
+    "aware",
+]
+"""``Delivery``, ``DeliveryStatus`` and ``aware`` live in ledger_tables; named here too for older imports."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,7 +69,6 @@ class PendingBatch:
     last_id: int  # where the next page starts
     read: int  # subscribers on this page
     settled: int = 0  # final rows: never sent again
-    waiting: int = 0  # deferred, not yet due
     to_send: list[Recipient] = dataclasses.field(default_factory=list)
     attempts: dict[int, int] = dataclasses.field(default_factory=dict)  # of rows that exist, to send again
 
@@ -179,18 +100,6 @@ class Ledger(EditionArchive):
             query = select(Delivery.id).where(Delivery.edition_id == edition_id).limit(1)
             return session.scalar(query) is not None
 
-    def final_subscribers(self, edition_id: int, subscriber_ids: Sequence[int]) -> set[int]:
-        """Of these subscribers, those whose delivery of this edition is settled (never send again)."""
-        if not subscriber_ids:
-            return set()
-        query = select(Delivery.subscriber_id).where(
-            Delivery.edition_id == edition_id,
-            ids_in(self._dialect, DELIVERY_SUBSCRIBER, subscriber_ids),
-            Delivery.status.in_(FINAL_STATUSES),
-        )
-        with self._sessions() as session:
-            return set(session.scalars(query))
-
     def pending_batch(
         self, edition_id: int, after_id: int, limit: int, now: dt.datetime, shard: Shard = WHOLE_LIST
     ) -> PendingBatch:
@@ -217,7 +126,7 @@ class Ledger(EditionArchive):
                 and next_at is not None
                 and aware(to_datetime(next_at) if to_datetime else next_at) > now
             ):
-                batch.waiting += 1
+                continue  # deferred, not yet due: the retry pass sends it
             else:
                 to_send.append(Recipient(sid, email, name))
                 attempts[sid] = tries
@@ -363,15 +272,6 @@ class Ledger(EditionArchive):
             for s, m in rows
         ]
         session.connection().execute(insert(DELIVERIES), values)  # Core: no ORM bookkeeping
-
-    def record_results(
-        self, edition_id: int, results: Iterable[tuple[int, DeliveryStatus, str, str]]
-    ) -> None:
-        """(subscriber id, status, provider id, error) for each message the transport answered for."""
-        self.record(
-            edition_id,
-            [LedgerResult(sid, status, provider_id, error) for sid, status, provider_id, error in results],
-        )
 
     def record(self, edition_id: int, results: Sequence[LedgerResult]) -> None:
         """Write results in one transaction, with statements compiled once per Ledger.

@@ -23,23 +23,26 @@ retries): then the edition is paused and the TransportError is raised for the co
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from newsletter.config import Settings
 from newsletter.delivery.flow import Backoff, ErrorThreshold, TokenBucket
-from newsletter.delivery.ledger import WHOLE_LIST, DeliveryStatus, Ledger, LedgerResult, Shard
+from newsletter.delivery.ledger import WHOLE_LIST, LedgerResult, PendingBatch, Shard
+from newsletter.delivery.ledger_tables import DeliveryStatus
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import OutboundMessage, message_id
 from newsletter.delivery.personalise import MessageTemplate
 from newsletter.delivery.prepare import PreparedEdition
+from newsletter.delivery.send_run import SendRun, SendSummary, StopReason
 from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import SendRefused, TemporaryFailure, TransportError
 from subscribers.models import utcnow
-from subscribers.store import Recipient, SubscriberStore
+from subscribers.store import Recipient
 
 ProgressCallback = Callable[[int, int], None]
 PermanentCallback = Callable[[int, SendResult], None]
@@ -47,31 +50,51 @@ PermanentCallback = Callable[[int, SendResult], None]
 
 FLUSH_SECONDS = 0.25
 CONTROL_SECONDS = 1.0
-PLAIN_CHUNK = 64  # transports without send_iter get at most this many messages per call
 MAX_WAIT_SLICE = 1.0
 
 
-@dataclasses.dataclass
-class SendSummary:
-    edition: str
-    transport: str
-    recipients: int = 0
-    accepted: int = 0
-    bounced: int = 0
-    failed: int = 0
-    retried: int = 0
-    deferred: int = 0
-    already_sent: int = 0
-    seconds: float = 0.0
-    status: str = ""
-    stopped: str = ""
+class SendLedger(Protocol):
+    """What the send loop needs of the delivery ledger (``ledger.Ledger`` is the one implementation)."""
 
-    @property
-    def rate(self) -> float:
-        return self.accepted / self.seconds if self.seconds else 0.0
+    def edition_status(self, edition_id: int) -> EditionStatus | None: ...
 
-    def as_dict(self) -> dict[str, object]:
-        return {**dataclasses.asdict(self), "rate": round(self.rate, 1), "seconds": round(self.seconds, 3)}
+    def transition_edition(
+        self,
+        edition_id: int,
+        allowed: Iterable[EditionStatus],
+        to: EditionStatus,
+        transport: str | None = None,
+    ) -> bool: ...
+
+    def holding_connection(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def pending_batch(
+        self, edition_id: int, after_id: int, limit: int, now: dt.datetime, shard: Shard = WHOLE_LIST
+    ) -> PendingBatch: ...
+
+    def begin_attempts(
+        self, edition_id: int, rows: Iterable[tuple[int, str]], known: Mapping[int, int] | None = None
+    ) -> dict[int, int]: ...
+
+    def record(self, edition_id: int, results: Sequence[LedgerResult]) -> None: ...
+
+    def release(self, edition_id: int, subscriber_ids: Sequence[int], error: str) -> None: ...
+
+    def due_retries(
+        self, edition_id: int, now: dt.datetime, limit: int, after_id: int = 0, shard: Shard = WHOLE_LIST
+    ) -> list[tuple[int, str, str]]: ...
+
+    def next_retry_at(self, edition_id: int, shard: Shard = WHOLE_LIST) -> dt.datetime | None: ...
+
+    def counts(self, edition_id: int) -> dict[str, int]: ...
+
+
+class SendStore(Protocol):
+    """What the send loop needs of the subscriber store: the list's size, and test recipients by address."""
+
+    def count_confirmed(self, after_id: int = 0) -> int: ...
+
+    def recipients_by_email(self, emails: Iterable[str]) -> list[Recipient]: ...
 
 
 def outbound_message(
@@ -97,13 +120,13 @@ SENDABLE = (EditionStatus.draft, EditionStatus.sending, EditionStatus.paused, Ed
 """States a send may start (or resume) from: all but cancelled."""
 
 
-def claim_edition(ledger: Ledger, edition: Edition, transport_name: str) -> None:
+def claim_edition(ledger: SendLedger, edition: Edition, transport_name: str) -> None:
     """Mark the edition ``sending`` (one compare-and-set), or refuse it: a cancelled edition stays so."""
     if not ledger.transition_edition(edition.id, SENDABLE, EditionStatus.sending, transport_name):
         raise SendRefused(f"edition {edition.key} was cancelled; it cannot be sent or resumed")
 
 
-def report_ledger_state(ledger: Ledger, edition_id: int, summary: SendSummary) -> None:
+def report_ledger_state(ledger: SendLedger, edition_id: int, summary: SendSummary) -> None:
     """What the ledger says once a send ends: deliveries still to go again, and the edition's status."""
     counts = ledger.counts(edition_id)
     summary.deferred = counts[DeliveryStatus.deferred] + counts[DeliveryStatus.sending]
@@ -117,8 +140,8 @@ class Sender:
         self,
         *,
         settings: Settings,
-        store: SubscriberStore,
-        ledger: Ledger,
+        store: SendStore,
+        ledger: SendLedger,
         transport: Transport,
         links: Links,
         on_permanent: PermanentCallback | None = None,
@@ -136,15 +159,10 @@ class Sender:
         self._bucket = TokenBucket(settings.send_rate, sleep=sleep)
         self._backoff = Backoff(settings.retry_delay, settings.retry_max_delay)
         self._threshold = ErrorThreshold(settings.error_threshold, settings.error_window)
-        window = getattr(transport, "window", None)
-        self._flush_every = window if isinstance(window, int) and window > 0 else PLAIN_CHUNK
-        hint = getattr(
-            transport, "batch_hint", 0
-        )  # SendGrid: enough for its parallel 1,000-recipient requests
-        self._read_size = max(settings.batch_size, hint if isinstance(hint, int) else 0)
+        self._flush_every = max(1, transport.window)
+        self._read_size = max(settings.batch_size, transport.batch_hint)  # SendGrid: parallel requests
         self._shard = shard
-        self._halt = ""
-        self._checked = 0.0
+        self._run = SendRun()
 
     def outbound(self, edition_key: str, edition_id: int, recipient: Recipient) -> OutboundMessage:
         return outbound_message(self._links, self._domain, edition_key, edition_id, recipient)
@@ -161,6 +179,7 @@ class Sender:
         """
         edition = prepared.edition
         claim_edition(self._ledger, edition, self._transport.name)
+        self._run = SendRun()
         with self._ledger.holding_connection():
             return self._send(prepared, progress, finish)
 
@@ -183,7 +202,7 @@ class Sender:
             done += batch.read
             if progress is not None:
                 progress(done, max(total, done))
-        if not self._halt:
+        if self._run.stop is None:
             self._retry_pass(prepared, summary)
         summary.seconds = time.perf_counter() - started
         self._finish(edition.id, summary, finish)
@@ -213,30 +232,32 @@ class Sender:
             self._sleep(min(left, MAX_WAIT_SLICE))
 
     def _finish(self, edition_id: int, summary: SendSummary, finish: bool = True) -> None:
-        if not self._halt:
+        stop = self._run.stop
+        if stop is None:
             if finish:
                 self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.sent)
-        elif self._halt != "cancelled":
+        elif stop.reason.resumable:
             self._ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
-        summary.stopped = self._halt
+        summary.stop = stop
         report_ledger_state(self._ledger, edition_id, summary)
 
     # -- control --------------------------------------------------------------------------------------
 
     def _stopped(self, edition_id: int, *, force: bool = True) -> bool:
         """True once the send must stop; reads the edition's status at most once a second unless forced."""
-        if self._halt:
+        run = self._run
+        if run.stop is not None:
             return True
         now = time.monotonic()
-        if not force and now - self._checked < CONTROL_SECONDS:
+        if not force and now - run.checked < CONTROL_SECONDS:
             return False
-        self._checked = now
+        run.checked = now
         status = self._ledger.edition_status(edition_id)
         if status is EditionStatus.paused:
-            self._halt = "paused by `newsletter pause`"
+            run.halt(StopReason.paused)
         elif status is EditionStatus.cancelled:
-            self._halt = "cancelled"
-        return bool(self._halt)
+            run.halt(StopReason.cancelled)
+        return run.stop is not None
 
     def _feed(self, edition_id: int, messages: Sequence[OutboundMessage]) -> Iterator[OutboundMessage]:
         for message in messages:
@@ -259,7 +280,7 @@ class Sender:
         key, edition_id, links, domain = edition.key, edition.id, self._links, self._domain
         remaining = [outbound_message(links, domain, key, edition_id, r) for r in recipients]
         failures = 0
-        while remaining and not self._halt:
+        while remaining and self._run.stop is None:
             attempts = self._ledger.begin_attempts(
                 edition.id, [(m.subscriber_id, m.message_id) for m in remaining], known
             )
@@ -281,7 +302,7 @@ class Sender:
             failures += 1
             if not isinstance(error, TemporaryFailure) or failures > self._settings.max_retries:
                 # Nothing more can be sent now: pause (a resume picks up every unsent row) and say why.
-                self._halt = f"{self._transport.name}: {error}"
+                self._run.halt(StopReason.transport, f"{self._transport.name}: {error}")
                 self._ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.paused)
                 raise error
             self._wait_until(
@@ -302,31 +323,17 @@ class Sender:
         pending: list[tuple[SendResult, LedgerResult]] = []
         flushed = time.monotonic()
         try:
-            for result in self._results(template, self._feed(edition_id, messages)):
+            for result in self._transport.send_iter(template, self._feed(edition_id, messages)):
                 answered.add(result.subscriber_id)
                 pending.append((result, self._ledger_result(result, attempts.get(result.subscriber_id, 1))))
                 if self._threshold.observe(result.outcome is Outcome.accepted, result.detail):
-                    self._halt = f"error threshold reached: {self._threshold.reason}"
+                    self._run.halt(StopReason.threshold, self._threshold.reason)
                 if len(pending) >= self._flush_every or time.monotonic() - flushed >= FLUSH_SECONDS:
                     self._flush(edition_id, pending, summary)
                     pending = []
                     flushed = time.monotonic()
         finally:
             self._flush(edition_id, pending, summary)
-
-    def _results(self, template: MessageTemplate, feed: Iterator[OutboundMessage]) -> Iterator[SendResult]:
-        send_iter = getattr(self._transport, "send_iter", None)
-        if callable(send_iter):  # SMTP and SendGrid stream results as they come
-            yield from send_iter(template, feed)
-            return
-        chunk: list[OutboundMessage] = []
-        for message in feed:
-            chunk.append(message)
-            if len(chunk) >= PLAIN_CHUNK:
-                yield from self._transport.send(template, chunk)
-                chunk = []
-        if chunk:
-            yield from self._transport.send(template, chunk)
 
     def _ledger_result(self, result: SendResult, attempt: int) -> LedgerResult:
         sid = result.subscriber_id

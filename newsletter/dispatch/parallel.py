@@ -14,7 +14,6 @@ exit within a second, as if killed with it, so a resumed send never races an orp
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import queue
@@ -28,13 +27,8 @@ from newsletter.database import Database, open_database
 from newsletter.delivery.ledger import WHOLE_LIST, Shard
 from newsletter.delivery.links import Links
 from newsletter.delivery.prepare import PreparedEdition, stored_edition
-from newsletter.delivery.send_loop import (
-    ProgressCallback,
-    Sender,
-    SendSummary,
-    claim_edition,
-    report_ledger_state,
-)
+from newsletter.delivery.send_loop import ProgressCallback, Sender, claim_edition, report_ledger_state
+from newsletter.delivery.send_run import SendSummary
 from newsletter.delivery.transports import open_transport
 from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
@@ -97,7 +91,7 @@ def _send_in_parallel(
     for worker in workers:
         worker.start()
     done = [0] * count
-    summaries: dict[int, dict[str, Any]] = {}
+    summaries: dict[int, SendSummary] = {}
     problems: dict[int, tuple[str, str]] = {}
     try:
         while len(summaries) + len(problems) < count:
@@ -127,21 +121,21 @@ def _send_in_parallel(
 def _finish(
     database: Database,
     prepared: PreparedEdition,
-    summaries: dict[int, dict[str, Any]],
+    summaries: dict[int, SendSummary],
     problems: dict[int, tuple[str, str]],
     seconds: float,
 ) -> SendSummary:
     """One summary for the whole send; the edition is sent only when every shard finished unstopped."""
     edition, ledger = prepared.edition, database.ledger
-    first = next(iter(summaries.values()), {})
-    summary = SendSummary(edition=edition.key, transport=str(first.get("transport", "")), seconds=seconds)
+    first = next(iter(summaries.values()), None)
+    summary = SendSummary(edition=edition.key, transport=first.transport if first else "", seconds=seconds)
     for part in summaries.values():
         for field in COUNTED:
-            setattr(summary, field, getattr(summary, field) + int(part[field]))
-    summary.stopped = next((str(p["stopped"]) for p in summaries.values() if p["stopped"]), "")
+            setattr(summary, field, getattr(summary, field) + getattr(part, field))
+    summary.stop = next((p.stop for p in summaries.values() if p.stop is not None), None)
     if problems:  # a shard could not finish: pause, so a resume picks up exactly what it left
         ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.paused)
-    elif not summary.stopped:
+    elif summary.stop is None:
         ledger.transition_edition(edition.id, (EditionStatus.sending,), EditionStatus.sent)
     report_ledger_state(ledger, edition.id, summary)
     transport_errors = [message for kind, message in problems.values() if kind == "transport"]
@@ -171,7 +165,7 @@ def _run_shard(
             )
         finally:
             sender.close()
-        events.put(("done", shard.index, dataclasses.asdict(summary)))
+        events.put(("done", shard.index, summary))  # pickled whole: the stop keeps its reason
     except TransportError as exc:
         events.put(("transport", shard.index, str(exc)))
     except Exception as exc:  # reported by the parent, which pauses the edition

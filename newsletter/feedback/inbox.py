@@ -27,7 +27,7 @@ from email.utils import getaddresses
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.delivery.ledger import Delivery
+from newsletter.delivery.ledger_tables import Delivery
 from newsletter.delivery.links import Links
 from newsletter.feedback.dsn import Failure, Report, header, parse_message, parse_report
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind, delivery_from_ref, digest_key

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from newsletter.delivery.ledger import Delivery, DeliveryStatus
+from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus
 from newsletter.edition.stored import Edition
 from newsletter.feedback.records import FeedbackKind, FeedbackRecord
 from subscribers.models import ConsentEvent, ConsentKind, Subscriber

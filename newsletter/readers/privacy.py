@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from newsletter.database import Database
-from newsletter.delivery.ledger import Delivery
+from newsletter.delivery.ledger_tables import Delivery
 from newsletter.edition.stored import Edition
 from newsletter.feedback.records import FeedbackRecord
 from subscribers.store import Consent

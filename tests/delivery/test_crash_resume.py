@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.delivery.ledger import Delivery, DeliveryStatus
+from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus
 from newsletter.edition.digest import Digest, Lead
 from newsletter.edition.stored import EditionStatus
 from subscribers import Consent, Status

@@ -8,9 +8,10 @@ from sqlalchemy import bindparam, insert, select, text, update
 
 from newsletter.database import Database
 from newsletter.delivery.driver_statement import DriverStatement
-from newsletter.delivery.ledger import DELIVERIES, DeliveryStatus
+from newsletter.delivery.ledger_tables import DELIVERIES, DeliveryStatus
 from newsletter.edition.stored import Edition
 from subscribers import Consent, Status
+from subscribers.models import Subscriber
 
 WHEN = dt.datetime(2026, 11, 28, 20, 15, 7, 123456, tzinfo=dt.UTC)
 
@@ -33,7 +34,7 @@ def _rows(database: Database) -> tuple[int, list[int]]:
                 "created_at": WHEN,
             },
         ).scalar_one()
-        ids = [r.id for r in database.store.confirmed_batch(0, 10)]
+        ids = list(connection.execute(select(Subscriber.id).order_by(Subscriber.id)).scalars())
         connection.execute(
             insert(DELIVERIES),
             [

@@ -1,14 +1,13 @@
 """The send loop's behaviour: retries and their limit, the error threshold, pause, cancel, rate, scheduling.
 
-A scripted transport (the real Transport interface, outcomes decided per subscriber and attempt) drives
-the loop on the real ledger (SQLite and PostgreSQL); the commands run through the real Typer app.
+The scripted transport (tests/support: the real Transport base, outcomes decided per subscriber and
+attempt) drives the loop on the real ledger (SQLite and PostgreSQL); the commands run through the real
+Typer app.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,51 +17,20 @@ from typer.testing import CliRunner
 from newsletter.cli.app import app
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.delivery.ledger import Delivery, DeliveryStatus, aware
-from newsletter.delivery.links import Links
+from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus, aware
 from newsletter.delivery.message import OutboundMessage
-from newsletter.delivery.personalise import MessageTemplate
-from newsletter.delivery.prepare import PreparedEdition, prepare_edition
-from newsletter.delivery.send_loop import PLAIN_CHUNK, Sender
+from newsletter.delivery.prepare import PreparedEdition
+from newsletter.delivery.send_run import StopReason
 from newsletter.delivery.transports.base import Outcome, SendResult
 from newsletter.edition.digest import Digest
-from newsletter.edition.render import Renderer
 from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import NewsletterError, SendRefused
 from subscribers import Consent, Status
 from subscribers.models import utcnow
 from tests.conftest import SAMPLE_DIGEST
+from tests.support.scripted_transport import ScriptedTransport, accept
+from tests.support.sending import make_sender, prepared_edition, subscribe
 from tests.support.smtp_server import SmtpServer
-
-Plan = Callable[[OutboundMessage, int], SendResult]
-
-
-class Scripted:
-    """A transport whose answer for each message depends on the subscriber and the attempt number."""
-
-    name = "scripted"
-
-    def __init__(self, plan: Plan, after_each: Callable[[int], None] | None = None) -> None:
-        self.plan = plan
-        self.after_each = after_each
-        self.attempts: collections.Counter[int] = collections.Counter()
-
-    def send(self, template: MessageTemplate, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        results = []
-        for message in messages:
-            template.build(message)
-            self.attempts[message.subscriber_id] += 1
-            results.append(self.plan(message, self.attempts[message.subscriber_id]))
-            if self.after_each is not None:
-                self.after_each(sum(self.attempts.values()))
-        return results
-
-    def close(self) -> None:
-        return None
-
-
-def accept(message: OutboundMessage, attempt: int) -> SendResult:
-    return SendResult(message.subscriber_id, Outcome.accepted, provider_id=f"p{message.subscriber_id}")
 
 
 class Sleeps(list[float]):
@@ -71,20 +39,8 @@ class Sleeps(list[float]):
 
 
 def setup(database: Database, settings: Settings, digest: Digest, count: int) -> PreparedEdition:
-    rows = [(f"reader{i}@example.org", f"Reader {i}") for i in range(count)]
-    database.store.add_many(rows, status=Status.confirmed, consent=Consent("test"))
-    return prepare_edition(digest, Renderer(settings.templates_dir), database.ledger, settings)
-
-
-def make_sender(database: Database, settings: Settings, transport: Scripted, **kwargs: object) -> Sender:
-    return Sender(
-        settings=settings,
-        store=database.store,
-        ledger=database.ledger,
-        transport=transport,
-        links=Links(settings),
-        **kwargs,  # type: ignore[arg-type]
-    )
+    subscribe(database, count)
+    return prepared_edition(database, settings, digest)
 
 
 @pytest.fixture
@@ -110,7 +66,7 @@ def test_temporary_failures_are_retried_until_accepted(
             return SendResult(message.subscriber_id, Outcome.temporary, detail="451 greylisted", code=451)
         return accept(message, attempt)
 
-    transport = Scripted(greylist)
+    transport = ScriptedTransport(greylist)
     summary = make_sender(database, fast, transport).send(prepared)
     assert (summary.accepted, summary.retried, summary.failed, summary.status) == (25, 10, 0, "sent")
     ledger = rows(database, prepared.edition.id)
@@ -132,7 +88,7 @@ def test_after_the_retry_limit_a_delivery_is_failed_with_its_last_error(
             )
         return accept(message, attempt)
 
-    transport = Scripted(stuck)
+    transport = ScriptedTransport(stuck)
     summary = make_sender(database, fast, transport).send(prepared)
     assert (summary.accepted, summary.failed, summary.status) == (11, 1, "sent")
     failed = [d for d in rows(database, prepared.edition.id).values() if d.status is DeliveryStatus.failed]
@@ -157,7 +113,7 @@ def test_a_bounce_is_recorded_before_the_hook_hears_of_it(
             )
         return accept(message, attempt)
 
-    summary = make_sender(database, fast, Scripted(refuse_two), on_permanent=hook).send(prepared)
+    summary = make_sender(database, fast, ScriptedTransport(refuse_two), on_permanent=hook).send(prepared)
     assert summary.bounced == 1 and len(seen) == 1 and seen[0][1] == "bounced"
 
 
@@ -174,13 +130,14 @@ def test_a_servers_retry_after_sets_the_next_attempt(
         database.ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
 
     before = utcnow()
-    summary = make_sender(database, fast, Scripted(later), sleep=pause_while_waiting).send(prepared)
+    summary = make_sender(database, fast, ScriptedTransport(later), sleep=pause_while_waiting).send(prepared)
+    assert summary.stop is not None and summary.stop.reason is StopReason.paused
     assert summary.stopped.startswith("paused") and summary.status == "paused"
     for delivery in rows(database, edition_id).values():
         assert delivery.status is DeliveryStatus.deferred and delivery.next_attempt_at is not None
         assert aware(delivery.next_attempt_at) >= before + dt.timedelta(seconds=3600)
     # A resume does not send early: those deliveries wait in the ledger, not in the main pass.
-    again = make_sender(database, fast, Scripted(accept), sleep=pause_while_waiting).send(prepared)
+    again = make_sender(database, fast, ScriptedTransport(), sleep=pause_while_waiting).send(prepared)
     assert again.accepted == 0 and again.recipients == 3
 
 
@@ -193,11 +150,12 @@ def test_the_error_threshold_pauses_the_send_with_a_reason(
     def blocked(message: OutboundMessage, attempt: int) -> SendResult:
         return SendResult(message.subscriber_id, Outcome.temporary, detail="421 4.7.0 IP blocklisted")
 
-    transport = Scripted(blocked)
+    transport = ScriptedTransport(blocked)
     summary = make_sender(database, settings, transport).send(prepared)
+    assert summary.stop is not None and summary.stop.reason is StopReason.threshold
     assert summary.status == "paused" and "error threshold reached" in summary.stopped
     assert "IP blocklisted" in summary.stopped
-    assert sum(transport.attempts.values()) <= PLAIN_CHUNK  # within the first hand-over, not the whole list
+    assert transport.tried <= transport.window  # within the first hand-over, not the whole list
     counts = database.ledger.counts(prepared.edition.id)
     assert counts[DeliveryStatus.failed] == counts[DeliveryStatus.accepted] == 0
 
@@ -212,11 +170,13 @@ def test_pause_stops_the_loop_and_a_resume_sends_only_the_rest(
         if sent == 5:
             database.ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.paused)
 
-    first = Scripted(accept, pause_after_five)
+    first = ScriptedTransport(after_each=pause_after_five)
     summary = make_sender(database, fast, first).send(prepared)
+    assert summary.stop is not None and summary.stop.reason is StopReason.paused
     assert summary.status == "paused" and summary.stopped == "paused by `newsletter pause`"
+    assert summary.as_dict()["stopped"] == "paused by `newsletter pause`"  # what --json shows
     assert 5 <= summary.accepted < 50
-    second = Scripted(accept)
+    second = ScriptedTransport()
     resumed = make_sender(database, fast, second).send(prepared)
     assert resumed.status == "sent" and resumed.already_sent == summary.accepted
     assert set(first.attempts) | set(second.attempts) == set(rows(database, edition_id))
@@ -234,10 +194,11 @@ def test_a_cancelled_send_stops_and_can_never_resume(
         if sent == 3:
             database.ledger.transition_edition(edition_id, (EditionStatus.sending,), EditionStatus.cancelled)
 
-    summary = make_sender(database, fast, Scripted(accept, cancel)).send(prepared)
+    summary = make_sender(database, fast, ScriptedTransport(after_each=cancel)).send(prepared)
+    assert summary.stop is not None and summary.stop.reason is StopReason.cancelled
     assert summary.status == "cancelled" and summary.stopped == "cancelled"
     with pytest.raises(SendRefused, match="cancelled"):
-        make_sender(database, fast, Scripted(accept)).send(prepared)
+        make_sender(database, fast, ScriptedTransport()).send(prepared)
 
 
 def test_the_rate_limit_spaces_out_messages(
@@ -246,7 +207,7 @@ def test_the_rate_limit_spaces_out_messages(
     settings = fast.replace(send_rate=10.0)
     prepared = setup(database, settings, sample_digest, 30)
     sleeps = Sleeps()
-    make_sender(database, settings, Scripted(accept), sleep=sleeps).send(prepared)
+    make_sender(database, settings, ScriptedTransport(), sleep=sleeps).send(prepared)
     assert len(sleeps) == 20  # a burst of 10 (one second's worth), then each message waits for its token
     assert 1.0 < max(sleeps) <= 2.0  # the 30th message is due 2 s after the start (fake sleeps do not pass)
 

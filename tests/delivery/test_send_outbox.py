@@ -2,73 +2,31 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.delivery.ledger import DeliveryStatus
-from newsletter.delivery.links import Links
-from newsletter.delivery.message import OutboundMessage
-from newsletter.delivery.personalise import MessageTemplate
-from newsletter.delivery.prepare import PreparedEdition, prepare_edition
-from newsletter.delivery.send_loop import Sender
-from newsletter.delivery.transports.base import SendResult
+from newsletter.delivery.ledger_tables import DeliveryStatus
 from newsletter.delivery.transports.outbox import OutboxTransport
 from newsletter.edition.digest import Digest
-from newsletter.edition.render import Renderer
-from newsletter.errors import SendRefused
+from newsletter.errors import SendRefused, TransportError
 from subscribers import Consent, Status
+from subscribers.models import utcnow
+from tests.support.scripted_transport import ScriptedTransport, crash_after
+from tests.support.sending import make_sender, prepared_edition, recipients_in, subscribe
 
 
 class Crash(Exception):
     pass
 
 
-class CrashingOutbox(OutboxTransport):
-    """The real outbox, with a process death simulated after a set number of files."""
-
-    def __init__(self, directory: Path, crash_after: int) -> None:
-        super().__init__(directory)
-        self.left = crash_after
-
-    def send(self, template: MessageTemplate, messages: Sequence[OutboundMessage]) -> list[SendResult]:
-        if self.left < len(messages):
-            super().send(template, messages[: self.left])
-            raise Crash
-        self.left -= len(messages)
-        return super().send(template, messages)
-
-
-def subscribe(database: Database, count: int) -> None:
-    rows = [(f"reader{i}@example.org", f"Reader {i}") for i in range(count)]
-    database.store.add_many(rows, status=Status.confirmed, consent=Consent("test"))
-
-
-def prepared_edition(database: Database, settings: Settings, digest: Digest) -> PreparedEdition:
-    return prepare_edition(digest, Renderer(settings.templates_dir), database.ledger, settings)
-
-
-def sender(database: Database, settings: Settings, transport: OutboxTransport) -> Sender:
-    return Sender(
-        settings=settings,
-        store=database.store,
-        ledger=database.ledger,
-        transport=transport,
-        links=Links(settings),
+def crashing_outbox(outbox: OutboxTransport, after: int) -> ScriptedTransport:
+    """Writes real files to the outbox, then a process death after ``after`` of them."""
+    return ScriptedTransport(
+        crash_after(after, Crash()), deliver=lambda message, raw: outbox.write(message.message_id, raw)
     )
-
-
-def recipients_in(outbox: Path) -> list[str]:
-    out = []
-    for path in outbox.glob("*.eml"):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        out.append(message["To"].addresses[0].addr_spec)
-    return sorted(out)
 
 
 def test_every_confirmed_subscriber_gets_one_message_and_nobody_else(
@@ -81,7 +39,7 @@ def test_every_confirmed_subscriber_gets_one_message_and_nobody_else(
     gone = store.add("gone@example.org", consent=Consent("cli"))
     store.unsubscribe(gone.id, Consent("one-click"))
     prepared = prepared_edition(database, settings, sample_digest)
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert (summary.recipients, summary.accepted, summary.already_sent) == (30, 30, 0)
     received = recipients_in(settings.outbox_dir)
     assert received == sorted(f"reader{i}@example.org" for i in range(30))
@@ -95,15 +53,16 @@ def test_a_rerun_after_a_crash_sends_exactly_the_remaining_subscribers(
     settings = settings.replace(batch_size=10)
     subscribe(database, 45)
     prepared = prepared_edition(database, settings, sample_digest)
+    crashing = crashing_outbox(OutboxTransport(settings.outbox_dir), 23)
     with pytest.raises(Crash):
-        sender(database, settings, CrashingOutbox(settings.outbox_dir, crash_after=23)).send(prepared)
+        make_sender(database, settings, crashing).send(prepared)
     counts = database.ledger.counts(prepared.edition.id)
     assert counts["accepted"] == 20 and counts["sending"] == 10  # the batch in flight at the crash
     written_before = {p.name: p.read_bytes() for p in settings.outbox_dir.glob("*.eml")}
     assert len(written_before) == 23
 
     prepared = prepared_edition(database, settings, sample_digest)  # same digest: same edition, resumed
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert (summary.already_sent, summary.accepted) == (20, 25)
     assert database.ledger.counts(prepared.edition.id) == {**counts, "accepted": 45, "sending": 0}
     assert recipients_in(settings.outbox_dir) == sorted(f"reader{i}@example.org" for i in range(45))
@@ -111,7 +70,7 @@ def test_a_rerun_after_a_crash_sends_exactly_the_remaining_subscribers(
         after = (settings.outbox_dir / name).read_bytes()
         assert after.split(b"Date:")[0] == body.split(b"Date:")[0]
 
-    third = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    third = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert (third.already_sent, third.accepted) == (45, 0)
 
 
@@ -120,11 +79,11 @@ def test_a_subscriber_who_confirms_during_a_send_is_included(
 ) -> None:
     subscribe(database, 3)
     prepared = prepared_edition(database, settings, sample_digest)
-    sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     late = database.store.add("late@example.org", consent=Consent("cli"))
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert summary.accepted == 1
-    assert database.ledger.final_subscribers(prepared.edition.id, [late.id]) == {late.id}
+    assert database.ledger.pending_batch(prepared.edition.id, late.id - 1, 1, utcnow()).settled == 1
 
 
 def test_changing_an_edition_that_reached_people_is_refused(
@@ -132,7 +91,7 @@ def test_changing_an_edition_that_reached_people_is_refused(
 ) -> None:
     subscribe(database, 2)
     prepared = prepared_edition(database, settings, sample_digest)
-    sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     changed = sample_digest.model_copy(update={"preheader": "A different preheader"})
     with pytest.raises(SendRefused, match="already been sent"):
         prepared_edition(database, settings, changed)
@@ -143,13 +102,13 @@ def test_test_sends_do_not_count_as_the_real_delivery(
 ) -> None:
     subscribe(database, 2)
     prepared = prepared_edition(database, settings, sample_digest)
-    results = sender(database, settings, OutboxTransport(settings.outbox_dir)).send_test(
+    results = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send_test(
         prepared, ["reader0@example.org", "editor@example.net"]
     )
     assert [r.outcome for r in results] == ["accepted", "accepted"]
     assert database.ledger.counts(prepared.edition.id)["accepted"] == 0
     assert recipients_in(settings.outbox_dir) == ["editor@example.net", "reader0@example.org"]
-    summary = sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
+    summary = make_sender(database, settings, OutboxTransport(settings.outbox_dir)).send(prepared)
     assert summary.accepted == 2
 
 
@@ -162,8 +121,6 @@ def test_an_unwritable_outbox_stops_the_send_and_leaves_rows_to_resume(
     transport = OutboxTransport(blocked)
     blocked.rmdir()
     blocked.write_text("a file where the folder should be")
-    from newsletter.errors import TransportError
-
     with pytest.raises(TransportError, match="cannot write to outbox"):
-        sender(database, settings, transport).send(prepared)
+        make_sender(database, settings, transport).send(prepared)
     assert database.ledger.counts(prepared.edition.id)[DeliveryStatus.accepted] == 0

@@ -14,13 +14,13 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.ledger_tables import DeliveryStatus
 from newsletter.delivery.links import Links
 from newsletter.dispatch.parallel import send_edition
 from newsletter.edition.digest import Digest
 from newsletter.errors import TransportError
 from tests.conftest import ROOT
-from tests.delivery.test_send_outbox import prepared_edition, recipients_in, subscribe
+from tests.support.sending import prepared_edition, recipients_in, subscribe
 from tests.support.smtp_server import Sink
 
 

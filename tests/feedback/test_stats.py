@@ -13,8 +13,8 @@ from newsletter.feedback.apply import FeedbackPolicy
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
 from newsletter.feedback.stats import edition_stats, history, recipients
 from subscribers import Consent
-from tests.cli.test_cli import run
 from tests.conftest import ROOT
+from tests.support.cli import run
 from tests.support.feedback_helpers import dsn, send_outbox, subscribe
 
 READERS = (

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 
 
-class DiscardTransport:
+class DiscardTransport(Transport):
     name = "discard"
 
     def __init__(self) -> None:
@@ -27,6 +27,3 @@ class DiscardTransport:
             self.messages += 1
             results.append(SendResult(message.subscriber_id, Outcome.accepted))
         return results
-
-    def close(self) -> None:
-        return None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.errors import TransportError
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -25,7 +25,7 @@ def file_name(message_id: str) -> str:
     return UNSAFE.sub("_", message_id.strip("<>").replace("@", "_at_")) + ".eml"
 
 
-class OutboxTransport:
+class OutboxTransport(Transport):
     name = "outbox"
 
     def __init__(self, directory: Path, *, fsync: bool = False) -> None:
@@ -59,6 +59,3 @@ class OutboxTransport:
                 ) from None
             results.append(SendResult(message.subscriber_id, Outcome.accepted, provider_id=path.name))
         return results
-
-    def close(self) -> None:
-        return None

@@ -54,7 +54,7 @@ from sendgrid import SendGridAPIClient
 from newsletter.config import Settings
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import NAME_FALLBACK, MessageTemplate
-from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.edition.render import slot_marker
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure, TransportError
 
@@ -168,7 +168,7 @@ def _describe(exc: http_errors.HTTPError) -> str:
     return f"{exc.status_code} {messages or exc.reason or 'no detail'}"[:500]
 
 
-class SendGridTransport:
+class SendGridTransport(Transport):
     name = "sendgrid"
     window = MAX_PERSONALIZATIONS
 

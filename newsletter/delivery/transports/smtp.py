@@ -43,7 +43,7 @@ from newsletter.config import Settings
 from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.delivery.transports.base import Outcome, SendResult
+from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.delivery.transports.smtp_connect import Opener, SmtpUrl, discard
 from newsletter.delivery.transports.smtp_wire import (
     ProtocolError,
@@ -140,7 +140,7 @@ class Run:
         self.exhausted = False
 
 
-class SmtpTransport:
+class SmtpTransport(Transport):
     name = "smtp"
 
     def __init__(

@@ -17,7 +17,7 @@ from python_http_client.exceptions import BadRequestsError, UnsupportedMediaType
 
 from newsletter.config import Settings
 from newsletter.database import Database
-from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.ledger_tables import DeliveryStatus
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import NAME_FALLBACK, MessageTemplate

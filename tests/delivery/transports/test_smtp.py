@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.delivery.dkim import DkimSigner
-from newsletter.delivery.ledger import DeliveryStatus
+from newsletter.delivery.ledger_tables import DeliveryStatus
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import MessageTemplate
