@@ -6,13 +6,22 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from newsletter.config import Settings
 from newsletter.database import open_database
-from tests.cli.test_cli import run, workdir  # noqa: F401 (the fixture)
+from tests.support.cli import run
 from tests.support.web_helpers import build_app, make_client
 
 
-def test_editors_add_prints_a_one_time_password_link_that_the_desk_opens(workdir: Path) -> None:  # noqa: F811
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    result = run(tmp_path, "init")
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def test_editors_add_prints_a_one_time_password_link_that_the_desk_opens(workdir: Path) -> None:
     result = run(workdir, "editors", "add", "Ann")
     assert result.returncode == 0, result.stderr
     match = re.search(r"http://127\.0\.0\.1:8000(/desk/set-password/\S+)", result.stdout)
@@ -43,7 +52,7 @@ def test_editors_add_prints_a_one_time_password_link_that_the_desk_opens(workdir
     assert run(workdir, "editors", "list").stdout == ""
 
 
-def test_editors_add_with_password_needs_a_terminal(workdir: Path) -> None:  # noqa: F811
+def test_editors_add_with_password_needs_a_terminal(workdir: Path) -> None:
     result = run(workdir, "editors", "add", "bob", "--password", stdin="secret secret\n")
     assert result.returncode == 1 and "asks on a terminal" in result.stderr
     assert run(workdir, "editors", "list").stdout == ""

@@ -32,21 +32,12 @@ from newsletter.edition.render import Renderer
 from subscribers.models import Status
 from subscribers.store import Consent
 from tests.conftest import make_settings
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.services import unavailable
 from tests.support.web_helpers import ServerThread, build_app, confirm_url, parse
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PHONE = {"width": 375, "height": 812}
 
 

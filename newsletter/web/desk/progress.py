@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from newsletter.delivery.ledger import FINAL_STATUSES, Delivery
+from newsletter.delivery.ledger_tables import FINAL_STATUSES, Delivery
 from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.web.desk.context import DeskContext, DeskRefusal, Signed, desk, edition_or_404, signed_in
 from subscribers.models import utcnow

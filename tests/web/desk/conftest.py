@@ -1,4 +1,4 @@
-"""Chromium for the desk's browser tests, and axe-core to check each page they open."""
+"""Chromium for the desk's browser tests, and the folder their screenshots go to."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.services import unavailable
-from tests.web.test_browser_e2e import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture
@@ -38,14 +38,3 @@ def screenshots(tmp_path: Path) -> Path:
     folder = Path(root) / "desk" if root else tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def axe_violations(page: Any) -> list[str]:
-    """axe-core's violations on the page as it is now, one line each (rule, impact, where)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-    ]

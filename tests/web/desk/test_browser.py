@@ -17,10 +17,10 @@ from newsletter.database import open_database
 from newsletter.web.desk.editors import EditorStore, generation
 from newsletter.web.desk.session import DeskSessions
 from tests.conftest import SAMPLE_DIGEST, make_settings
+from tests.support.browser import axe_violations
 from tests.support.desk_helpers import PASSWORD, TEST_MEMORY_KIB, add_readers, desk_settings
 from tests.support.smtp_server import SmtpServer
 from tests.support.web_helpers import ServerThread, build_app
-from tests.web.desk.conftest import axe_violations
 
 pytestmark = pytest.mark.browser
 
