@@ -125,6 +125,13 @@ def _upload_and_preview(page: Any, steps: Steps) -> None:
     findings = page.locator(".findings li").all_inner_texts()
     assert any("Gmail" in f for f in findings), findings
     steps.look("edition-preview")
+    # Full-page screenshots leave cross-origin (sandboxed) frames below the fold blank: one of each
+    # frame in view, so a person can see what the editor sees.
+    for width, title in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page.set_viewport_size(width)
+        page.locator(f'iframe[title="The edition at {title} width"]').scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(steps.folder / f"{steps.count:02d}-edition-preview-{title}-frame.png"))
 
 
 def _test_send(page: Any, steps: Steps, smtp: SmtpServer) -> None:
