@@ -20,16 +20,19 @@ HTML_WARN_BYTES = 80 * 1024
 SUBJECT_WARN_CHARS = 78
 
 
-class Level(enum.StrEnum):
-    problem = "problem"  # should be fixed before sending
+class Severity(enum.StrEnum):
+    error = "error"  # should be fixed before sending
     warning = "warning"  # worth a look
-    ok = "ok"  # checked and fine
+    note = "note"  # checked, for information
 
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    level: Level
-    text: str
+    """The shape preflight's findings have too: severity, message, and where (empty: the whole edition)."""
+
+    severity: Severity
+    message: str
+    where: str = ""
 
 
 def findings(digest: Digest | None, edition: Edition, settings: Settings) -> list[Finding]:
@@ -38,19 +41,23 @@ def findings(digest: Digest | None, edition: Edition, settings: Settings) -> lis
     if size >= GMAIL_CLIP_BYTES:
         out.append(
             Finding(
-                Level.problem,
+                Severity.error,
                 f"The HTML is {size / 1024:.1f} KB: Gmail clips messages over "
                 "about 102 KB and hides the rest, unsubscribe link included.",
             )
         )
     elif size >= HTML_WARN_BYTES:
-        out.append(Finding(Level.warning, f"The HTML is {size / 1024:.1f} KB, close to Gmail's 102 KB clip."))
+        out.append(
+            Finding(Severity.warning, f"The HTML is {size / 1024:.1f} KB, close to Gmail's 102 KB clip.")
+        )
     else:
-        out.append(Finding(Level.ok, f"The HTML is {size / 1024:.1f} KB, well under Gmail's 102 KB clip."))
+        out.append(
+            Finding(Severity.note, f"The HTML is {size / 1024:.1f} KB, well under Gmail's 102 KB clip.")
+        )
     if len(edition.subject) > SUBJECT_WARN_CHARS:
         out.append(
             Finding(
-                Level.warning,
+                Severity.warning,
                 f"The subject is {len(edition.subject)} characters long; phones "
                 f"show about 40 and most inboxes cut it near {SUBJECT_WARN_CHARS}.",
             )
@@ -58,7 +65,7 @@ def findings(digest: Digest | None, edition: Edition, settings: Settings) -> lis
     if not settings.postal_address.strip():
         out.append(
             Finding(
-                Level.problem,
+                Severity.error,
                 "No postal address is configured (postal_address): sending is "
                 "refused until every footer can show one.",
             )
@@ -68,7 +75,7 @@ def findings(digest: Digest | None, edition: Edition, settings: Settings) -> lis
     if not digest.preheader:
         out.append(
             Finding(
-                Level.warning,
+                Severity.warning,
                 "There is no preheader: inboxes will show the first words of the "
                 "edition beside the subject instead.",
             )
@@ -79,6 +86,6 @@ def findings(digest: Digest | None, edition: Edition, settings: Settings) -> lis
     plain = sorted({u for u in urls if u.startswith("http://")})
     if plain:
         shown = ", ".join(plain[:3]) + (" …" if len(plain) > 3 else "")
-        out.append(Finding(Level.warning, f"{len(plain)} link(s) use plain http: {shown}"))
-    out.append(Finding(Level.ok, f"{len(urls)} link(s) in {len(digest.sections)} section(s)."))
+        out.append(Finding(Severity.warning, f"{len(plain)} link(s) use plain http: {shown}"))
+    out.append(Finding(Severity.note, f"{len(urls)} link(s) in {len(digest.sections)} section(s)."))
     return out
