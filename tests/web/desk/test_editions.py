@@ -4,8 +4,11 @@ send that runs in its own process, so stopping the web app does not stop it."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.edition.stored import EditionStatus
+from newsletter.web.desk.runner import settings_environment
 from tests.conftest import SAMPLE_DIGEST
 from tests.support.desk_helpers import add_readers, desk_csrf, desk_settings, signed_in_client, wait_for
 from tests.support.web_helpers import outbox
@@ -140,3 +144,43 @@ def test_send_now_asks_with_the_count_and_runs_outside_the_web_app(
     assert len(outbox(desk_config)) == 40
     log = (desk_config.desk_log_dir / f"{EDITION}.log").read_text()
     assert '"accepted": 40' in log
+
+
+def test_progress_reads_the_ledger_for_a_send_started_in_a_terminal_with_workers(
+    desk_config: Settings, database: Database, tmp_path: Path
+) -> None:
+    """The desk shows a `newsletter send` run elsewhere (two worker processes) as running, offers no
+    Resume beside it, and ends on the ledger's own numbers."""
+    add_readers(database, 120)
+    client = signed_in_client(desk_config, database)
+    terminal = desk_config.replace(send_workers=2, send_rate=40.0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    command = [
+        sys.executable,
+        "-c",
+        "from newsletter.cli import main; main()",
+        "send",
+        str(SAMPLE_DIGEST),
+        "--yes",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, env={**env, **settings_environment(terminal)})
+    try:
+        seen = wait_for(
+            lambda: (
+                (p := client.get(f"/desk/editions/{EDITION}/progress.json")).status_code == 200
+                and p.json()["done"] > 0
+                and p.json()["status"] == "sending"
+                and p.json()
+            ),
+            what="the terminal's send to show on the desk",
+        )
+        assert seen["running"] is True and seen["can_resume"] is False and seen["can_pause"] is True
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    final = client.get(f"/desk/editions/{EDITION}/progress.json").json()
+    edition = database.ledger.find_edition(EDITION)
+    assert edition is not None
+    assert final["counts"]["accepted"] == database.ledger.counts(edition.id)["accepted"] == 120
+    assert final["status"] == "sent" and final["running"] is False
