@@ -3,8 +3,8 @@
 The app runs under uvicorn in a child process (``newsletter serve`` would run the same), so the load
 generator's threads do not share its GIL. Each generator thread has its own HTTP client and does what a
 browser does: GET the form (for its CSRF token), then POST it with a new address. The figures are for
-the POST: from sending it to the "check your inbox" page, which includes writing the pending subscriber
-and its consent event; the confirmation email is written to the outbox after the response.
+the POST: from sending it to the "check your inbox" page, which includes recording the signup attempt;
+the pending subscriber, its consent event and the confirmation email are written after the response.
 
     python bench/bench_signup.py [--signups 2000] [--threads 8] [--transport outbox|discard]
 """

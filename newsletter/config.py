@@ -9,6 +9,7 @@ the transports all receive a ``Settings``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import secrets
@@ -108,6 +109,22 @@ class Settings:
         0.2, "pause when more than this share of the last error_window fail", minimum=0, maximum=1
     )
     error_window: int = setting(200, "how many recent results error_threshold looks at", minimum=1)
+    sender_refusal_domain_share: float = setting(
+        0.02,
+        "pause when receivers refuse us (sender-side reasons: DMARC, block lists, spam) for more than "
+        "this share of one receiving domain's attempts; 1: never",
+        minimum=0,
+        maximum=1,
+    )
+    sender_refusal_share: float = setting(
+        0.01,
+        "pause when sender-side refusals exceed this share of all attempts; 1: never",
+        minimum=0,
+        maximum=1,
+    )
+    sender_refusal_minimum: int = setting(
+        5, "sender-side refusals (per domain, or overall) before the two shares above apply", minimum=1
+    )
     send_workers: int = setting(
         1,
         "processes sending one edition side by side, each its share of the list (for large lists on "
@@ -132,10 +149,10 @@ class Settings:
     )
     welcome_email: bool = setting(True, "send a welcome email after confirmation")
     signup_limit_per_ip: int = setting(
-        20, "signup form posts allowed per client IP per rate_limit_window seconds", minimum=1
+        20, "signup form posts allowed per client IP per rate_limit_window seconds; 0: no limit", minimum=0
     )
     signup_limit_per_address: int = setting(
-        3, "confirmation emails sent per address per rate_limit_window seconds", minimum=1
+        3, "confirmation emails sent per address per rate_limit_window seconds; 0: no limit", minimum=0
     )
     rate_limit_window: int = setting(3600, "seconds over which the signup rate limits count", minimum=1)
     purge_pending_days: int = setting(
@@ -143,6 +160,11 @@ class Settings:
     )
     embed_frame_ancestors: str = setting(
         "*", "CSP frame-ancestors of the embeddable form, e.g. https://example.org"
+    )
+    trusted_proxies: str = setting(
+        "",
+        "reverse proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1 ::1 or 10.0.0.0/8 "
+        "(space or comma separated); default none: the connecting address is the client",
     )
 
     # -- the editor's desk (/desk/ in the web app) ---------------------------------------------------
@@ -165,6 +187,7 @@ class Settings:
             _check(field, getattr(self, field.name))
         if "@" not in self.from_address:
             raise ConfigError(f"from_address {self.from_address!r} has no email address in it")
+        self.trusted_proxy_networks  # noqa: B018 (parsed here so a bad entry is reported at load)
 
     @property
     def from_domain(self) -> str:
@@ -181,6 +204,18 @@ class Settings:
     @property
     def effective_bounce_address(self) -> str:
         return self.bounce_address or f"bounces@{self.from_domain}"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for entry in self.trusted_proxies.replace(",", " ").split():
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"setting trusted_proxies: {entry!r} is not an IP address or network (like 10.0.0.0/8)"
+                ) from None
+        return tuple(networks)
 
     def require_secret(self) -> str:
         """The signing key, or a ConfigError saying how to get one: nothing signs with an empty key."""

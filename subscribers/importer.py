@@ -1,8 +1,10 @@
 """CSV import and export of the list.
 
-Import checks every row first and reports each bad one with its line number and reason; the good rows
-are then written in one transaction, so a crash or a database error writes nothing rather than half.
-A file that is not CSV text at all (binary, wrong encoding, no email column) is refused whole.
+Import checks every row first and reports each bad one with its line number and reason (a bad
+address, a control character, a byte that is not text); the good rows are then written in one
+transaction, so a crash or a database error writes nothing rather than half. Only a file that is
+not CSV text at all (a spreadsheet, an archive, an image; no email column) is refused whole; how
+the text is found and its encoding told is ``subscribers.textfile``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import IO
 from subscribers.errors import InvalidAddress, StoreError
 from subscribers.models import Status
 from subscribers.store import Consent, SubscriberStore
+from subscribers.textfile import DecodedText, NotText, bad_character, decode
 from subscribers.validation import clean_name, normalise_email
 
 EMAIL_COLUMNS = ("email", "email address", "e-mail", "mail")
@@ -41,6 +44,8 @@ class ImportReport:
     already_listed: int
     duplicates_in_file: int
     errors: tuple[RowError, ...]
+    encoding: str = "utf-8"
+    encoding_guessed: bool = False
 
 
 def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -48,21 +53,48 @@ def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
     return next((lowered.index(n) for n in names if n in lowered), None)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, encoding: str | None) -> DecodedText:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ImportRefused(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if b"\x00" in raw[:8192]:
-        raise ImportRefused(f"{path}: this is a binary file, not CSV text")
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRefused(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
+        return decode(raw, encoding)
+    except NotText as exc:
+        raise ImportRefused(f"{path}: {exc}") from None
 
 
-def import_csv(store: SubscriberStore, path: Path, *, status: Status, consent: Consent) -> ImportReport:
-    text = _read_text(path)
+def _printable(value: str) -> str:
+    """A cell as it can be shown in a report: control characters and stray bytes as escapes."""
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(ch if ch.isprintable() else ascii(ch)[1:-1])
+    return "".join(out)
+
+
+def _row_problem(row: list[str], value: str, guessed: str | None) -> str | None:
+    """Why a row is not imported before its address is even looked at, or None."""
+    for cell in row:
+        reason = bad_character(cell)
+        if reason is not None:
+            return f"not imported: {reason}"
+    if guessed and not value.isascii():
+        return (
+            f"not imported: the address has letters beyond ASCII and the file's encoding ({guessed}) "
+            "was guessed; check the row, or name the encoding with --encoding"
+        )
+    return None
+
+
+def import_csv(
+    store: SubscriberStore, path: Path, *, status: Status, consent: Consent, encoding: str | None = None
+) -> ImportReport:
+    decoded = _read_text(path, encoding)
+    text = decoded.text
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -86,6 +118,10 @@ def import_csv(store: SubscriberStore, path: Path, *, status: Status, consent: C
             if not any(cell.strip() for cell in row):
                 continue
             value = row[email_at] if email_at < len(row) else ""
+            problem = _row_problem(row, value, decoded.encoding if decoded.guessed else None)
+            if problem is not None:
+                errors.append(RowError(line, _printable(value)[:320], problem))
+                continue
             try:
                 address = normalise_email(value)
             except InvalidAddress as exc:
@@ -99,7 +135,9 @@ def import_csv(store: SubscriberStore, path: Path, *, status: Status, consent: C
         raise ImportRefused(f"{path}: line {reader.line_num}: {exc}; nothing was imported") from None
 
     added = store.add_many(good.items(), status=status, consent=consent)
-    return ImportReport(added, len(good) - added, duplicates, tuple(errors))
+    return ImportReport(
+        added, len(good) - added, duplicates, tuple(errors), decoded.encoding, decoded.guessed
+    )
 
 
 def export_rows(store: SubscriberStore) -> Iterator[tuple[str, ...]]:

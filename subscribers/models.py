@@ -100,6 +100,27 @@ class ConsentEvent(Base):
     subscriber: Mapped[Subscriber | None] = relationship(back_populates="events")
 
 
+class SignupAttempt(Base):
+    """A signup form post, recorded before the visitor is answered and worked off after.
+
+    Writing this one row is all a form post does to the database, whatever the address's state, so
+    the time an answer takes cannot tell who is on the list. The row is deleted in the transaction
+    that applies it (``subscribers.signups``); rows left by a crash are applied at the next start.
+    """
+
+    __tablename__ = "signup_attempts"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str] = mapped_column(String(100), default="")
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
 class Suppression(Base):
     """Addresses that must not be re-added without fresh consent, kept as a hash after erasure."""
 

@@ -75,15 +75,52 @@ _STATUS_EVENT = {
 }
 
 
-def _event(subscriber_id: int | None, kind: ConsentKind, consent: Consent) -> ConsentEvent:
+def _event(
+    subscriber_id: int | None, kind: ConsentKind, consent: Consent, at: dt.datetime | None = None
+) -> ConsentEvent:
     return ConsentEvent(
         subscriber_id=subscriber_id,
         kind=kind,
+        at=at or dt.datetime.now(dt.UTC),
         source=consent.source[:100],
         ip=consent.ip[:64] if consent.ip else None,
         user_agent=consent.user_agent[:400] if consent.user_agent else None,
         detail=json.dumps(dict(consent.detail), sort_keys=True, default=str) if consent.detail else "",
     )
+
+
+def apply_request(
+    session: Session, address: str, name: str, consent: Consent, at: dt.datetime | None = None
+) -> SignupRequest | None:
+    """One signup request inside the caller's transaction (see ``SubscriberStore.request``).
+
+    None when the row changed between read and write: the caller rolls back and tries again.
+    """
+    row = session.execute(select(Subscriber.id, Subscriber.status).where(Subscriber.email == address)).first()
+    if row is None:
+        subscriber = Subscriber(email=address, name=name, status=Status.pending, source=consent.source[:100])
+        session.add(subscriber)
+        session.flush()
+        session.add(_event(subscriber.id, ConsentKind.signup, consent, at))
+        return SignupRequest(subscriber.id, None, send_confirmation=True)
+    subscriber_id, previous = row.id, Status(row.status)
+    if previous is Status.confirmed:
+        return SignupRequest(subscriber_id, previous, send_confirmation=False)
+    values: dict[str, Any] = {"status": Status.pending}
+    if name:
+        values["name"] = name
+    changed = _rowcount(
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id, Subscriber.status == previous)
+            .values(**values)
+        )
+    )
+    if changed != 1:
+        return None
+    again = dataclasses.replace(consent, detail={**consent.detail, "previous": previous.value})
+    session.add(_event(subscriber_id, ConsentKind.signup, again, at))
+    return SignupRequest(subscriber_id, previous, send_confirmation=True)
 
 
 class SubscriberStore:
@@ -288,44 +325,13 @@ class SubscriberStore:
         cleaned = clean_name(name)
         for _attempt in range(5):
             try:
-                outcome = self._request_once(address, cleaned, consent)
+                with self._sessions.begin() as session:
+                    outcome = apply_request(session, address, cleaned, consent)
             except IntegrityError:
                 continue  # a concurrent request inserted this address first: read it again
             if outcome is not None:
                 return outcome
         raise StoreError("the list is busy; please try again in a moment")
-
-    def _request_once(self, address: str, name: str, consent: Consent) -> SignupRequest | None:
-        with self._sessions.begin() as session:
-            row = session.execute(
-                select(Subscriber.id, Subscriber.status).where(Subscriber.email == address)
-            ).first()
-            if row is None:
-                subscriber = Subscriber(
-                    email=address, name=name, status=Status.pending, source=consent.source[:100]
-                )
-                session.add(subscriber)
-                session.flush()
-                session.add(_event(subscriber.id, ConsentKind.signup, consent))
-                return SignupRequest(subscriber.id, None, send_confirmation=True)
-            subscriber_id, previous = row.id, Status(row.status)
-            if previous is Status.confirmed:
-                return SignupRequest(subscriber_id, previous, send_confirmation=False)
-            values: dict[str, Any] = {"status": Status.pending}
-            if name:
-                values["name"] = name
-            changed = _rowcount(
-                session.execute(
-                    update(Subscriber)
-                    .where(Subscriber.id == subscriber_id, Subscriber.status == previous)
-                    .values(**values)
-                )
-            )
-            if changed != 1:
-                return None  # changed under us between read and write: read again
-            again = dataclasses.replace(consent, detail={**consent.detail, "previous": previous.value})
-            session.add(_event(subscriber_id, ConsentKind.signup, again))
-            return SignupRequest(subscriber_id, previous, send_confirmation=True)
 
     def confirm_request(self, subscriber_id: int, consent: Consent) -> bool:
         """pending -> confirmed on the owner's click; False if already confirmed (a second click is harmless).

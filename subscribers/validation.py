@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from subscribers.errors import InvalidAddress
 
 MAX_NAME_LENGTH = 100
+MAX_LOCAL_PART_OCTETS = 64  # RFC 5321 4.5.3.1.1; email-validator checks it only in strict mode, in characters
 
 
 def normalise_email(raw: str) -> str:
@@ -24,10 +25,18 @@ def normalise_email(raw: str) -> str:
         raise InvalidAddress("Please enter an email address.")
     if any(ch in raw for ch in "\r\n\x00"):
         raise InvalidAddress("The email address contains a line break or control character.")
+    if "\ufffd" in raw:  # what a decoder leaves for bytes it could not read: never part of a real address
+        raise InvalidAddress("The email address contains unreadable characters (U+FFFD).")
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(str(exc)) from None
+    octets = len(result.local_part.encode("utf-8"))
+    if octets > MAX_LOCAL_PART_OCTETS:
+        raise InvalidAddress(
+            f"The part before the @-sign is {octets} bytes long; mail servers accept at most "
+            f"{MAX_LOCAL_PART_OCTETS} (RFC 5321)."
+        )
     return result.normalized.lower()
 
 

@@ -1,8 +1,9 @@
 """``newsletter bounces classify|process`` and ``newsletter stats``.
 
-``bounces classify`` needs no database: it reads files and says what they are, one JSON line per
-failed recipient (``{"file", "recipient", "kind", "status", "reason"}``, kind hard, soft, complaint or
-unsubscribe; one line of kind ``none`` for a file that is not a bounce). ``bounces process`` reads a
+``bounces classify`` needs no database: it reads files and says what they are, one line per recipient
+a report speaks about: file, recipient, status, reason (the vocabulary of ``feedback/reasons.py``),
+kind (hard, soft, complaint, unsubscribe, auto-reply, delivered, or not-a-bounce for a file that is
+none of these), whose fault (recipient, sender, network) and the policy action. ``bounces process`` reads a
 mailbox and applies what it finds. Errors end as one line on stderr (``cli.main`` catches them).
 """
 
@@ -21,10 +22,25 @@ from newsletter.errors import NewsletterError
 from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import MalformedFeedback
 from newsletter.feedback.mailbox import open_source, process
-from newsletter.feedback.stats import edition_stats, recipients
+from newsletter.feedback.reasons import ACTION_TEXT, Action
+from newsletter.feedback.stats import edition_stats, recipients, refused_text
 
-CLASSIFY_FIELDS = ("file", "recipient", "kind", "status", "reason")
+CLASSIFY_FIELDS = ("file", "recipient", "status", "reason", "kind", "fault", "action")
 bounces_app = typer.Typer(help="Read bounces, complaints and unsubscribe requests.", no_args_is_help=True)
+
+
+def _line(name: str, kind: str, detail: str, **fields: str) -> dict[str, Any]:
+    return {
+        "file": name,
+        "recipient": "",
+        "status": "",
+        "reason": "",
+        "kind": kind,
+        "fault": "",
+        "action": ACTION_TEXT[Action.record] if kind != "not-a-bounce" else "none",
+        "detail": detail,
+        **fields,
+    }
 
 
 def classify_file(path: Path) -> list[dict[str, Any]]:
@@ -37,20 +53,29 @@ def classify_file(path: Path) -> list[dict[str, Any]]:
     try:
         report = parse_report(raw)
     except MalformedFeedback as exc:
-        return [{"file": name, "recipient": "", "kind": "none", "status": "", "reason": f"refused: {exc}"}]
+        return [_line(name, "not-a-bounce", f"refused: {exc}")]
     if not report.failures:
-        return [{"file": name, "recipient": "", "kind": "none", "status": "", "reason": report.reason}]
-    return [
-        {
-            "file": name,
-            "recipient": f.recipient,
-            "kind": f.kind,
-            "status": f.status,
-            "reason": f.reason + (" (delayed, still trying)" if f.temporary else ""),
-            **({"diagnostic": f.diagnostic[:300]} if f.diagnostic else {}),
-        }
-        for f in report.failures
-    ]
+        return [_line(name, "not-a-bounce", report.reason)]
+    lines = []
+    for f in report.failures:
+        action = ACTION_TEXT[Action(f.action)] if f.action else ACTION_TEXT[Action.record]
+        if f.kind == "unsubscribe":
+            action = "unsubscribe"
+        elif f.temporary:
+            action += " (delayed, still trying)"
+        lines.append(
+            {
+                "file": name,
+                "recipient": f.recipient,
+                "status": f.status,
+                "reason": f.reason,
+                "kind": f.kind,
+                "fault": f.fault,
+                "action": action,
+                "detail": f.diagnostic[:300] or report.reason,
+            }
+        )
+    return lines
 
 
 @bounces_app.command("classify")
@@ -58,15 +83,16 @@ def classify_command(
     files: Annotated[list[Path], typer.Argument(help="message files (.eml, one message each)")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line per recipient")] = False,
 ) -> None:
-    """Say what each message is: which recipients failed, hard or soft, with the status and reason."""
+    """Say what each message is: recipient, status, reason, kind, whose fault, and what the policy does."""
     for path in files:
         for line in classify_file(path):
             if as_json:
-                typer.echo(json.dumps({k: line[k] for k in CLASSIFY_FIELDS}))
+                typer.echo(json.dumps({k: line[k] for k in (*CLASSIFY_FIELDS, "detail")}))
             else:
                 typer.echo(
-                    f"{line['file']}: {line['kind']:<9} {line['status']:<7} "
-                    f"{line['recipient'] or '-'}  {line['reason']}"
+                    f"{line['file']}: {line['recipient'] or '-'}  {line['status'] or '-':<7} "
+                    f"{line['reason'] or '-':<15} {line['kind']:<12} {line['fault'] or '-':<9} "
+                    f"{line['action']}"
                 )
 
 
@@ -126,6 +152,8 @@ def stats_command(
                 f"bounced {bounced['hard']} hard / {bounced['soft']} soft, "
                 f"complained {row['complained']}, unsubscribed {row['unsubscribed']}"
             )
+            if row["refused"]:
+                typer.echo(f"  {refused_text(row['refused'])}")
         if who:
             for item in editions:
                 for line in recipients(database.sessions, item.id):

@@ -16,12 +16,13 @@ def serve_command(
 ) -> None:
     """Run the web app (signup form, confirm and unsubscribe links, webhooks) with uvicorn.
 
-    One process: the signup rate limits are counted in memory. Behind a reverse proxy on the same
-    machine, uvicorn takes the client address from X-Forwarded-For (it trusts 127.0.0.1 only).
+    One process: the signup rate limits are counted in memory. Behind a reverse proxy, set
+    trusted_proxies: the app then reads X-Forwarded-For itself (newsletter.web.clients), and
+    uvicorn's own proxy-headers handling is off so that it cannot take the header as it comes.
     """
     import uvicorn
 
     from newsletter.web.app import create_app
 
     app = create_app(settings_of(ctx))
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False)

@@ -57,6 +57,10 @@ def import_(
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="you hold their consent: add as confirmed")
     ] = False,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="the file's encoding (e.g. cp1252, latin-1); default: detected"),
+    ] = None,
 ) -> None:
     """Import a CSV; every bad row is reported with its line number, the good rows are written."""
     database = database_of(ctx)
@@ -66,9 +70,12 @@ def import_(
             file,
             status=Status.confirmed if confirmed else Status.pending,
             consent=Consent(source=f"import:{file.name}"),
+            encoding=encoding,
         )
     finally:
         database.close()
+    if report.encoding_guessed:
+        typer.echo(f"{file}: not UTF-8; read as {report.encoding} (detected)", err=True)
     for error in report.errors:
         typer.echo(f"{file}:{error.line}: {error.value!r}: {error.reason}", err=True)
     typer.echo(
@@ -143,7 +150,7 @@ def show_command(
     for item in story["feedback"]:
         typer.echo(
             f"  {item['at']}  feedback {item['kind']} via {item['source']} {item['status']} "
-            f"{item['diagnostic'][:120]}"
+            f"{item['reason'] or '-'} ({item['fault'] or 'no fault'}) {item['diagnostic'][:120]}"
         )
     for item in story["deliveries"]:
         typer.echo(f"  delivery {item['edition']}: {item['status']} at {item['at']}")

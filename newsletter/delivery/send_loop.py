@@ -17,8 +17,10 @@ window for SMTP, one request for SendGrid). docs/delivery.md states the guarante
 
 The loop stops between messages when the edition is paused or cancelled (``newsletter pause`` /
 ``cancel``, checked at most once a second), when too many recent results failed (the error threshold),
-or when the transport cannot work at all (bad credentials, a full disk, a server unreachable after
-retries): then the edition is paused and the TransportError is raised for the command to report.
+when the ``ResultWatch`` it was given says receivers are refusing us (feedback's ``RefusalWatch``: the
+edition is paused with its words), or when the transport cannot work at all (bad credentials, a full
+disk, a server unreachable after retries): then the edition is paused and the TransportError is raised
+for the command to report.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ from subscribers.store import Recipient
 ProgressCallback = Callable[[int, int], None]
 PermanentCallback = Callable[[int, SendResult], None]
 """Called with (edition id, result) for each permanent refusal, after the ledger recorded the bounce."""
+
+
+class ResultWatch(Protocol):
+    """Sees every result with its recipient's address; says when the send must stop (the loop pauses)."""
+
+    def observe(self, recipient: str, result: SendResult) -> str:
+        """The reason to stop now, in words for the editor, or ""."""
+        ...
+
 
 FLUSH_SECONDS = 0.25
 CONTROL_SECONDS = 1.0
@@ -145,6 +156,7 @@ class Sender:
         transport: Transport,
         links: Links,
         on_permanent: PermanentCallback | None = None,
+        watch: ResultWatch | None = None,
         sleep: Callable[[float], None] = time.sleep,
         shard: Shard = WHOLE_LIST,
     ) -> None:
@@ -154,6 +166,7 @@ class Sender:
         self._transport = transport
         self._links = links
         self._on_permanent = on_permanent
+        self._watch = watch
         self._sleep = sleep
         self._domain = settings.from_domain
         self._bucket = TokenBucket(settings.send_rate, sleep=sleep)
@@ -322,12 +335,19 @@ class Sender:
         """Hand the messages over and write each result within ``FLUSH_SECONDS`` or ``_flush_every``."""
         pending: list[tuple[SendResult, LedgerResult]] = []
         flushed = time.monotonic()
+        watch, run = self._watch, self._run
+        emails = {m.subscriber_id: m.email for m in messages} if watch is not None else {}
         try:
             for result in self._transport.send_iter(template, self._feed(edition_id, messages)):
                 answered.add(result.subscriber_id)
                 pending.append((result, self._ledger_result(result, attempts.get(result.subscriber_id, 1))))
-                if self._threshold.observe(result.outcome is Outcome.accepted, result.detail):
-                    self._run.halt(StopReason.threshold, self._threshold.reason)
+                tripped = self._threshold.observe(result.outcome is Outcome.accepted, result.detail)
+                if tripped and run.stop is None:
+                    run.halt(StopReason.threshold, self._threshold.reason)
+                if watch is not None:
+                    refused = watch.observe(emails.get(result.subscriber_id, ""), result)
+                    if refused and run.stop is None:
+                        run.halt(StopReason.refused, refused)
                 if len(pending) >= self._flush_every or time.monotonic() - flushed >= FLUSH_SECONDS:
                     self._flush(edition_id, pending, summary)
                     pending = []

@@ -18,6 +18,7 @@ class StopReason(enum.StrEnum):
     cancelled = "cancelled"  # `newsletter cancel`: for good, never resumed
     threshold = "threshold"  # too many recent results failed; the edition is paused
     transport = "transport"  # the transport cannot work at all (credentials, disk, server); paused
+    refused = "refused"  # receivers refuse us (DMARC, block lists …) beyond the shares; paused
 
     @property
     def resumable(self) -> bool:

@@ -33,6 +33,7 @@ from newsletter.delivery.transports import open_transport
 from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
+from newsletter.feedback.refusals import RefusalWatch
 
 PARENT_CHECK_SECONDS = 0.5
 ORPHAN_EXIT = 70
@@ -48,6 +49,7 @@ def build_sender(settings: Settings, database: Database, links: Links, shard: Sh
         transport=open_transport(settings),
         links=links,
         on_permanent=send_time_feedback(FeedbackPolicy(database.sessions, settings)),
+        watch=RefusalWatch.from_settings(settings),
         shard=shard,
     )
 

@@ -1,8 +1,15 @@
 """The one feedback policy: every source's FeedbackEvents become subscriber states here, and only here.
 
-- hard bounce: suppress at once (``bounced``);
-- soft bounce: suppress once ``soft_bounce_threshold`` distinct deliveries soft-bounced within
-  ``soft_bounce_window_days`` (a DSN and a provider event about the same delivery count once);
+A bounce is decided by its reason (``reasons.py``), not by its status class:
+
+- recipient-permanent reasons (userunknown, hostunknown, hasmoved, notaccept): suppress at once;
+- soft reasons (mailboxfull, suspend, filtered, and the network's: expired, systemerror …): suppress once
+  ``soft_bounce_threshold`` distinct deliveries soft-bounced so within ``soft_bounce_window_days`` (a DSN
+  and a provider event about the same delivery count once);
+- sender-side reasons (authfailure, blocked, spamdetected …): never suppress; the row counts against the
+  edition (``stats``: "receivers refused us because …");
+- speeding, toomanyconn, auto-replies, delivery reports, delays: recorded, nothing changes;
+- a bounce event without a reason (another caller's) is decided by its kind, as hard or soft;
 - complaint: ``complained`` (unsubscribed and suppressed; the strongest state, never downgraded here);
 - unsubscribe: ``unsubscribed`` (unless already complained);
 - delivered / deferred: recorded for the statistics, no decision.
@@ -29,6 +36,7 @@ from newsletter.delivery.transports.base import SendResult
 from newsletter.edition.stored import Edition
 from newsletter.feedback.classify import classify
 from newsletter.feedback.events import FeedbackEvent, FeedbackKind
+from newsletter.feedback.reasons import REASONS, Action, action_for, reason
 from newsletter.feedback.records import FeedbackRecord
 from subscribers.models import ALLOWED_TRANSITIONS, ConsentEvent, ConsentKind, Status, Subscriber, utcnow
 
@@ -44,6 +52,10 @@ EVIDENCE_KIND: dict[FeedbackKind, ConsentKind] = {
     FeedbackKind.complaint: ConsentKind.complained,
     FeedbackKind.unsubscribe: ConsentKind.unsubscribed,
 }
+
+
+SOFT_COUNTED = ("", *(name for name, entry in REASONS.items() if entry.action is Action.soft))
+"""Reasons whose soft bounces count towards suppression ("" for rows written without a reason)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -115,6 +127,8 @@ class FeedbackPolicy:
                 recipient=event.recipient[:320],
                 status=event.status[:16],
                 diagnostic=event.diagnostic[:4000],
+                reason=event.reason[:24],
+                fault=str(reason(event.reason).fault) if event.reason else "",
                 occurred_at=occurred,
                 received_at=now,
             )
@@ -124,17 +138,26 @@ class FeedbackPolicy:
             return Decision(event, "unmatched", "recorded; no subscriber matched")
         if event.kind not in TARGET:
             return Decision(event, "applied", f"recorded ({event.kind})", subscriber.status)
+        policy = _bounce_action(event)
+        if policy is Action.sender:
+            refused = f"receivers refused us ({event.reason}); subscriber unchanged"
+            return Decision(event, "applied", refused, subscriber.status)
+        if policy is Action.record:
+            return Decision(event, "applied", f"recorded ({event.reason})", subscriber.status)
         current = Status(subscriber.status)
         target = TARGET[event.kind]
         action: str
         kind = EVIDENCE_KIND[event.kind]
-        if event.kind is FeedbackKind.soft_bounce:
+        if policy is Action.soft:
             count = self._soft_bounces(session, subscriber.id, occurred)
             action = f"soft bounce {count} of {self.threshold} within {self.window.days} days"
             if count < self.threshold:
                 target = current
             else:
                 kind = ConsentKind.bounced
+        elif policy is Action.suppress:
+            kind = ConsentKind.bounced
+            action = f"hard bounce ({event.reason})" if event.reason else "hard bounce"
         else:
             action = str(event.kind).replace("_", " ")
         if event.kind is FeedbackKind.unsubscribe and current is Status.complained:
@@ -170,6 +193,7 @@ class FeedbackPolicy:
             select(FeedbackRecord.id, FeedbackRecord.edition_id).where(
                 FeedbackRecord.subscriber_id == subscriber_id,
                 FeedbackRecord.kind == FeedbackKind.soft_bounce,
+                FeedbackRecord.reason.in_(SOFT_COUNTED),
                 FeedbackRecord.occurred_at >= occurred - self.window,
                 FeedbackRecord.occurred_at <= occurred,
             )
@@ -183,7 +207,7 @@ class FeedbackPolicy:
             "decision": action,
             "dedupe_key": event.dedupe_key,
         }
-        for name in ("recipient", "edition_id", "status", "diagnostic"):
+        for name in ("recipient", "edition_id", "status", "reason", "diagnostic"):
             value = getattr(event, name)
             if value not in ("", None):
                 evidence[name] = value[:1000] if isinstance(value, str) else value
@@ -193,14 +217,23 @@ class FeedbackPolicy:
         return evidence
 
 
+def _bounce_action(event: FeedbackEvent) -> Action | None:
+    """What a bounce, complaint or unsubscribe does: by reason for bounces that name one, else by kind."""
+    if not event.is_bounce:
+        return None
+    if event.reason:
+        return action_for(event.reason, temporary=False)
+    return Action.suppress if event.kind is FeedbackKind.hard_bounce else Action.soft
+
+
 def send_time_feedback(policy: FeedbackPolicy) -> Callable[[int, SendResult], None]:
     """The Sender's ``on_permanent`` hook: a 5xx at RCPT or DATA is a bounce of that delivery, classified
     and applied like one that came back by mail (the ledger has already recorded it as ``bounced``)."""
 
     def handle(edition_id: int, result: SendResult) -> None:
         code = str(result.code) if result.code else ""
-        verdict = classify("", f"{code} {result.detail}")
-        kind = FeedbackKind.hard_bounce if verdict.kind == "hard" else FeedbackKind.soft_bounce
+        found = classify("", f"{code} {result.detail}")
+        kind = FeedbackKind.hard_bounce if found.kind == "hard" else FeedbackKind.soft_bounce
         policy.apply(
             FeedbackEvent(
                 kind=kind,
@@ -208,9 +241,10 @@ def send_time_feedback(policy: FeedbackPolicy) -> Callable[[int, SendResult], No
                 dedupe_key=f"send:e{edition_id}:s{result.subscriber_id}",
                 subscriber_id=result.subscriber_id,
                 edition_id=edition_id,
-                status=verdict.status or code,
+                status=found.status or code,
                 diagnostic=result.detail[:2000],
-                evidence={"reason": verdict.reason, "reply_code": code},
+                reason=found.reason,
+                evidence={"reason": found.reason, "fault": str(found.fault), "reply_code": code},
             )
         )
 

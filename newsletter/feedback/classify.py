@@ -1,18 +1,20 @@
-"""Hard or soft: one readable table from (status code, the receiver's words) to what the policy does.
+"""Why one recipient failed: a reason from the vocabulary (``reasons.py``), read from the status code and
+the receiver's words together, by the tables in ``wordings.py``.
 
-Hard means the address will never accept mail: the mailbox or domain does not exist, has moved, or is
-disabled. Everything else that fails (mailbox full, blocked, filtered, rate-limited, expired, content
-refused, or a failure nobody explained) is soft, whether the code is 4.x.x or 5.x.x: a soft bounce only
-suppresses after it repeats (see ``apply``), so a wrong "soft" costs a few more attempts while a wrong
-"hard" loses a reader for good. That asymmetry is why unexplained permanent failures are soft.
+How a verdict is reached (first step that answers wins):
 
-How the table is read (first matching rule wins, top to bottom):
+1. the enhanced status code (RFC 3463) is found: the most specific one in the Status field or the reply
+   ("Status: 5.0.0" with "550 5.1.1 user unknown" is 5.1.1; a generic X.0.0 or 4.4.7 only when no
+   other code is given);
+2. a *decisive* code settles it (5.7.26 is an authentication failure whatever else the text says);
+3. the receiver's words, matched against the vendors' wordings in priority order;
+4. the code's subject and detail (``STATUS_REASONS``), then the plain reply code (``BASIC_REASONS``);
+5. a permanent refusal at RCPT TO with nothing more said is an unknown recipient, at MAIL FROM ours;
+6. otherwise ``undefined``.
 
-1. A *decisive* enhanced status code (RFC 3463) settles it: 5.1.1 is an unknown user whatever the text.
-2. Otherwise the receiver's words decide (a ``550 5.7.1 User unknown`` is an unknown user).
-3. Otherwise the class and subject of the code give a soft reason.
-
-Temporary failures (4.x.x, or a DSN ``Action: delayed``) are always soft, whatever the words say.
+Hard or soft is the field's sense (sisimai's): hard for the recipient-permanent reasons (userunknown,
+hostunknown, hasmoved, notaccept) when not temporary, soft for every other failure. What the policy
+*does* follows the reason (``reasons.action_for``): a 5.7.26 is soft and yet never suppresses anyone.
 Auto-replies (RFC 3834: ``Auto-Submitted``, vacation and out-of-office notices) are not bounces at all.
 """
 
@@ -23,136 +25,54 @@ import re
 from email.message import Message
 from typing import Literal
 
+from newsletter.feedback.reasons import Action, Fault, action_for, is_hard, reason
+from newsletter.feedback.wordings import (
+    AT_MAIL_FROM,
+    AT_RCPT,
+    BASIC_REASONS,
+    CANONICAL_CODES,
+    COMPILED,
+    DECISIVE,
+    PHRASE_CODES,
+    STATUS_REASONS,
+)
+
 Kind = Literal["hard", "soft"]
 
-ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-BASIC = re.compile(r"(?<![\d.])([45][0-5]\d)(?=[\s\-:]|$)")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Rule:
-    kind: Kind
-    reason: str
-    status: str | None = None  # regex matched against the whole "C.S.D" code
-    text: str | None = None  # regex searched (case-insensitive) in the diagnostic
-    decisive: bool = False  # a status rule that the receiver's words cannot override
-    code: str = ""  # the RFC 3463 code a text rule stands for, reported when the receiver gave none
+ENHANCED = re.compile(r"(?<![\d.vV])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+BASIC = re.compile(r"(?<![\d.])([245][0-5]\d)(?=[\s\-:]|$)")
+MAX_TEXT = 4000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Verdict:
     kind: Kind
-    reason: str
+    reason: str  # a name from reasons.REASONS
     status: str  # the enhanced code used ("5.1.1"), or "" when none was found
+    fault: Fault
+    action: Action
+    temporary: bool = False
 
-
-RULES: tuple[Rule, ...] = (
-    # 1. Decisive codes.
-    Rule("hard", "unknown user", status=r"5\.1\.1", decisive=True),
-    Rule("hard", "unknown domain", status=r"5\.1\.2", decisive=True),
-    Rule("hard", "invalid address", status=r"5\.1\.3", decisive=True),
-    Rule("hard", "mailbox moved", status=r"5\.1\.6", decisive=True),
-    Rule("hard", "domain accepts no mail (null MX)", status=r"5\.1\.10", decisive=True),
-    Rule("hard", "mailbox disabled", status=r"5\.2\.1", decisive=True),
-    Rule("soft", "mailbox full", status=r"[45]\.2\.2", decisive=True),
-    Rule("soft", "message too large", status=r"[45]\.(2\.3|3\.4)", decisive=True),
-    Rule("soft", "delivery time expired", status=r"[45]\.4\.7", decisive=True),
-    # 2. The receiver's words.
-    Rule(
-        "soft",
-        "mailbox full",
-        code="5.2.2",
-        text=r"mailbox (is )?full|full mailbox|over ?quota|quota (exceeded|full)|"
-        r"exceeded (storage|the quota)|insufficient (disk )?(space|storage)|mailbox size limit|"
-        r"too many messages in",
-    ),
-    Rule(
-        "soft",
-        "blocked or filtered",
-        code="5.7.1",
-        text=r"spam|blocked|blacklist|block ?list|listed (at|in|on)|reputation|policy|rejected for|"
-        r"content|virus|dnsbl|spamhaus|not authori[sz]ed|access denied",
-    ),
-    Rule(
-        "soft",
-        "rate limited",
-        code="4.7.0",
-        text=r"rate ?limit|too many (connections|recipients)|try (again )?later|greylist|temporar",
-    ),
-    Rule(
-        "hard",
-        "unknown user",
-        code="5.1.1",
-        text=r"user (is )?unknown|unknown (user|recipient|local|address|mailbox)|no such (user|mailbox|"
-        r"recipient|address|account|local user)|(mailbox|address|account|recipient|user)"
-        r"( name)? (is )?(not found|invalid|does ?n.?t exist|does not exist|unavailable)|"
-        r"invalid (recipient|mailbox|address|user)|not (a )?(valid|known) (user|recipient|mailbox)|"
-        r"not listed in|recipient (address )?rejected|unrouteable address|no mailbox here|"
-        r"addressee unknown|mailbox not found|user not found|not our customer|is not a known user|"
-        r"undeliverable address|bad destination mailbox",
-    ),
-    Rule(
-        "hard",
-        "unknown domain",
-        code="5.1.2",
-        text=r"host (or domain name )?not found|unknown host|domain (not found|does not exist)|"
-        r"no (mx|mail exchanger|such domain)|name or service not known|nxdomain|"
-        r"unrouteable (mail )?domain",
-    ),
-    Rule(
-        "hard",
-        "mailbox disabled",
-        code="5.2.1",
-        text=r"account (has been )?(disabled|deactivated|closed|suspended|expired|inactive)|"
-        r"mailbox (disabled|deactivated|closed|inactive)|no longer (active|accepting|valid|in use)|"
-        r"not accepting (mail|messages)",
-    ),
-    Rule(
-        "soft",
-        "receiving system unavailable",
-        code="5.3.2",
-        text=r"could not (initiate|establish) (an )?smtp|connection (refused|dropped|reset)|"
-        r"no route to host|not accepting network messages",
-    ),
-    Rule(
-        "soft",
-        "delivery time expired",
-        code="4.4.7",
-        text=r"expired|timed? ?out|retry time|could not be delivered within",
-    ),
-    # 3. What the code's class and subject say when nothing above did.
-    Rule("soft", "temporary failure", status=r"4\..*"),
-    Rule("soft", "refused by policy", status=r"5\.7\..*"),
-    Rule("soft", "message content refused", status=r"5\.6\..*"),
-    Rule("soft", "routing or network failure", status=r"5\.4\..*"),
-    Rule("soft", "receiving system unavailable", status=r"5\.3\..*"),
-    Rule("soft", "mailbox problem", status=r"5\.2\..*"),
-    Rule("soft", "address problem", status=r"5\.1\..*"),
-    Rule("soft", "protocol failure", status=r"5\.5\..*"),
-)
-
-_COMPILED = [
-    (
-        rule,
-        re.compile(rule.status) if rule.status else None,
-        re.compile(rule.text, re.I) if rule.text else None,
-    )
-    for rule in RULES
-]
-
-# Plain SMTP replies (RFC 5321) for servers that give no enhanced code.
-BASIC_TO_ENHANCED = {"551": "5.1.6", "552": "5.2.2", "553": "5.1.3", "550": "5.0.0", "554": "5.0.0"}
+    @property
+    def meaning(self) -> str:
+        return reason(self.reason).meaning
 
 
 def find_status(text: str) -> str:
-    """The first enhanced status code in ``text`` ("5.1.1"), else one derived from a basic SMTP code."""
-    match = ENHANCED.search(text)
-    if match:
-        return ".".join(match.groups())
-    basic = BASIC.search(text)
+    """The most telling enhanced status code in ``text`` ("5.1.1"): the first that is not X.0.0 or 4.4.7
+    when there is one, else the first; else one derived from a basic SMTP reply code; else ""."""
+    generic = ""
+    for match in ENHANCED.finditer(text[:MAX_TEXT]):
+        code = ".".join(match.groups())
+        if code.endswith(".0.0") or code == "4.4.7":
+            generic = generic or code
+            continue
+        return code
+    if generic:
+        return generic
+    basic = BASIC.search(text[:MAX_TEXT])
     if basic:
-        code = basic.group(1)
-        return BASIC_TO_ENHANCED.get(code, f"{code[0]}.0.0")
+        return f"{basic.group(1)[0]}.0.0"
     return ""
 
 
@@ -161,35 +81,73 @@ def normalise_status(status: str) -> str:
     return find_status(status or "")
 
 
+def reply_code(text: str) -> str:
+    """The first plain SMTP reply code ("550") in the text, or ""."""
+    match = BASIC.search(text[:MAX_TEXT])
+    return match.group(1) if match else ""
+
+
 def classify(status: str, diagnostic: str, *, temporary: bool = False) -> Verdict:
-    """Hard or soft for one failed recipient; ``temporary`` marks a delay notice or a 4xx reply."""
+    """The reason one recipient failed; ``temporary`` marks a delay notice or a 4xx reply."""
+    text = " ".join((diagnostic or "")[:MAX_TEXT].split()).lower()
     code = normalise_status(status)
-    detail = ENHANCED.search(diagnostic or "")
-    if detail and (not code or (code.endswith(".0.0") and code[0] == detail.group(1))):
-        code = ".".join(detail.groups())  # "Status: 5.0.0" with "550 5.1.1 user unknown" is 5.1.1
-    code = code or find_status(diagnostic or "")
+    detail = find_status(text)
+    if detail and (not code or (code.endswith(".0.0") and code[0] == detail[0]) or code == "4.4.7"):
+        code = detail if not (code == "4.4.7" and detail.endswith(".0.0")) else code
     if code.startswith("4"):
         temporary = True
-    text = (diagnostic or "")[:4000]
-    for rule, status_re, _text_re in _COMPILED:
-        if status_re is not None and rule.decisive and code and status_re.fullmatch(code):
-            return _verdict(rule, code, temporary)
-    for rule, status_re, text_re in _COMPILED:
-        if rule.decisive:
-            continue
-        if text_re is not None and text_re.search(text):
-            return _verdict(rule, code, temporary)
-        if status_re is not None and code and status_re.fullmatch(code):
-            return _verdict(rule, code, temporary)
-    return Verdict("soft", "temporary failure" if temporary else "unexplained failure", code)
+    name = decide(code, text, temporary)
+    if not code and name in CANONICAL_CODES:  # the words named a reason but gave no code
+        phrase = next((c for pattern, c in PHRASE_CODES if pattern.search(text)), "")
+        canonical = phrase or CANONICAL_CODES[name]
+        code = ("4" if temporary else canonical[0]) + canonical[1:]
+    return verdict(name, code, temporary)
 
 
-def _verdict(rule: Rule, code: str, temporary: bool) -> Verdict:
-    if not code and rule.code:
-        code = ("4" if temporary else rule.code[0]) + rule.code[1:]
-    if temporary and rule.kind == "hard":
-        return Verdict("soft", f"temporary failure ({rule.reason})", code)
-    return Verdict(rule.kind, rule.reason, code)
+def reread(first: Verdict, text: str) -> Verdict:
+    """A second look when the words near the address said nothing: the reason named anywhere in the
+    whole notice (only its words; its codes may be quoted transcripts), else the first verdict."""
+    words = " ".join(text[:MAX_TEXT].split()).lower()
+    for name, pattern in COMPILED:
+        if pattern.search(words):
+            code = first.status
+            if not code or code.endswith(".0.0"):
+                canonical = CANONICAL_CODES.get(name, code)
+                code = code or (
+                    ("4" if first.temporary else canonical[0]) + canonical[1:] if canonical else ""
+                )
+            return verdict(name, code, first.temporary)
+    return first
+
+
+def decide(code: str, text: str, temporary: bool) -> str:
+    """The reason name for a code and the (lower-cased) words, by the steps in the module docstring."""
+    if code in DECISIVE:
+        return DECISIVE[code]
+    for name, pattern in COMPILED:
+        if pattern.search(text):
+            return name
+    if code and not code.endswith(".0.0"):
+        subject_detail = code.split(".", 1)[1]
+        if subject_detail in STATUS_REASONS:
+            return STATUS_REASONS[subject_detail]
+    basic = reply_code(text)
+    if basic in BASIC_REASONS:
+        return BASIC_REASONS[basic]
+    if not temporary and (code.startswith("5") or basic.startswith("5")):
+        if AT_RCPT.search(text):
+            return "userunknown"
+        if AT_MAIL_FROM.search(text):
+            return "rejected"
+    if code.startswith("2"):
+        return "delivered"
+    return "undefined"
+
+
+def verdict(name: str, code: str, temporary: bool) -> Verdict:
+    entry = reason(name)
+    kind: Kind = "hard" if is_hard(entry.name, temporary) else "soft"
+    return Verdict(kind, entry.name, code, entry.fault, action_for(entry.name, temporary), temporary)
 
 
 # RFC 3834 and the vendor headers that came before it. A DSN may itself say "Auto-Submitted:

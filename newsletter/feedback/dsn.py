@@ -24,21 +24,22 @@ from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 from typing import Literal
 
-from newsletter.feedback.classify import auto_reply_reason, classify
+from newsletter.feedback.classify import ENHANCED, Verdict, auto_reply_reason, classify, reread, verdict
 from newsletter.feedback.events import MalformedFeedback
 from newsletter.feedback.rules import (
     diagnostic_near,
     header_recipients,
     looks_like_bounce,
     non_arf_complaint,
+    subject_of,
     worth_heuristics,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-FailureKind = Literal["hard", "soft", "complaint", "unsubscribe"]
-ReportKind = Literal["bounce", "complaint", "none"]
+FailureKind = Literal["hard", "soft", "complaint", "unsubscribe", "auto-reply", "delivered"]
+ReportKind = Literal["bounce", "complaint", "auto-reply", "delivered", "none"]
 # RFC 5965 feedback types that are a reader's complaint about our mail, and those that ask to leave.
 COMPLAINT_TYPES = frozenset({"abuse", "fraud"})
 OPT_OUT_TYPES = frozenset({"opt-out", "optout", "unsubscribe"})
@@ -46,7 +47,10 @@ OPT_OUT_TYPES = frozenset({"opt-out", "optout", "unsubscribe"})
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Failure:
-    """One recipient a report speaks about. ``recipient`` may be "" when the report names nobody."""
+    """One recipient a report speaks about. ``recipient`` may be "" when the report names nobody.
+
+    ``reason`` is a name from the vocabulary (``reasons.py``); ``fault`` and ``action`` come with it.
+    """
 
     recipient: str
     kind: FailureKind
@@ -54,6 +58,24 @@ class Failure:
     reason: str
     diagnostic: str = ""
     temporary: bool = False
+    fault: str = ""
+    action: str = ""
+
+    @classmethod
+    def of(cls, recipient: str, found: Verdict, status: str = "", diagnostic: str = "") -> Failure:
+        kind: FailureKind = found.kind
+        if found.reason in ("vacation", "delivered"):
+            kind = "auto-reply" if found.reason == "vacation" else "delivered"
+        return cls(
+            recipient,
+            kind,
+            status or found.status,
+            found.reason,
+            diagnostic,
+            found.temporary,
+            str(found.fault),
+            str(found.action),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +201,9 @@ def _arf(message: Message) -> Report | None:
         reason = f"feedback report ({feedback_type or 'no type'}) from {header(fields, 'User-Agent') or '?'}"
         if feedback_type in COMPLAINT_TYPES or feedback_type in OPT_OUT_TYPES:
             kind: FailureKind = "complaint" if feedback_type in COMPLAINT_TYPES else "unsubscribe"
-            failures = tuple(Failure(r, kind, "", reason) for r in (recipients or [""]))
+            failures = tuple(
+                Failure(r, kind, "", "feedback", reason, action="suppress") for r in (recipients or [""])
+            )
             return Report("complaint", "arf", failures, reason, message, original, feedback_type)
         return Report("none", "arf", (), f"{reason}: not about a recipient", message, original, feedback_type)
     return None
@@ -191,6 +215,7 @@ def _arf(message: Message) -> Report | None:
 def _dsn(message: Message) -> Report | None:
     found = False
     failures: list[Failure] = []
+    delivered: list[Failure] = []
     text: str | None = None
     for part in walk(message):
         if part.get_content_type() != "message/delivery-status":
@@ -201,41 +226,34 @@ def _dsn(message: Message) -> Report | None:
                 continue  # the per-message block, or an empty one
             found = True
             action = header(block, "Action").lower()
-            if not action.startswith(("failed", "fail", "error", "delayed")):
-                continue
             recipient = (
                 address_of(header(block, "Original-Recipient"))
                 or address_of(header(block, "Final-Recipient"))
                 or address_of(header(block, "X-Actual-Recipient"))
             )
             status = header(block, "Status").split(" ")[0]
+            status = status if ENHANCED.fullmatch(status) else ""  # "553", "failed": not a DSN code
+            if action.startswith(("delivered", "relayed", "expanded")):
+                delivered.append(Failure.of(recipient, verdict("delivered", status, False), status))
+                continue
+            if not action.startswith(("failed", "fail", "error", "delayed")):
+                continue
             diagnostic = header(block, "Diagnostic-Code")
             if not diagnostic:
                 text = notification_text(message) if text is None else text
                 diagnostic = diagnostic_near(text, recipient)
-            temporary = action.startswith("delayed")
-            verdict = classify(status, diagnostic, temporary=temporary)
-            failures.append(
-                Failure(
-                    recipient,
-                    verdict.kind,
-                    status or verdict.status,
-                    verdict.reason,
-                    _strip_type(diagnostic),
-                    temporary,
-                )
-            )
+            found_verdict = classify(status, diagnostic, temporary=action.startswith("delayed"))
+            if found_verdict.reason == "undefined":  # the words near the address say nothing: read it all
+                text = notification_text(message) if text is None else text
+                found_verdict = reread(found_verdict, subject_of(message) + "\n" + text)
+            # The report's Action decides whether the MTA is still trying (a 4.4.7 "failed" has given up).
+            found_verdict = verdict(found_verdict.reason, found_verdict.status, action.startswith("delayed"))
+            failures.append(Failure.of(recipient, found_verdict, status, _strip_type(diagnostic)))
     if not found:
         return None  # a report part with no recipient blocks: let the heuristics read the text
     if not failures:
-        return Report(
-            "none",
-            "dsn",
-            (),
-            "delivery report without failures (delivered or relayed)",
-            message,
-            original_of(message),
-        )
+        reason = "delivery report without failures (delivered, relayed or expanded)"
+        return Report("delivered", "dsn", tuple(delivered), reason, message, original_of(message))
     return Report("bounce", "dsn", tuple(failures), failures[0].reason, message, original_of(message))
 
 
@@ -272,16 +290,16 @@ def _heuristic(message: Message) -> Report | None:
     for raw, is_temporary in [(a, False) for a in sorted(permanent)] + [(a, True) for a in sorted(temporary)]:
         recipient = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
         diagnostic = diagnostic_near(text, recipient)
-        verdict = classify("", diagnostic, temporary=is_temporary)
-        failures.append(
-            Failure(recipient, verdict.kind, verdict.status, verdict.reason, diagnostic, is_temporary)
-        )
+        found = classify("", diagnostic, temporary=is_temporary)
+        if found.reason == "undefined":  # the words near the address say nothing: read the whole notice
+            found = reread(found, subject_of(message) + "\n" + text)
+        found = verdict(found.reason, found.status, is_temporary)  # flufl's word on temporary stands
+        failures.append(Failure.of(recipient, found, "", diagnostic))
     if failures:
         return Report("bounce", "flufl", tuple(failures), failures[0].reason, message, original_of(message))
     diagnostic = diagnostic_near(text, "")
     if looks_like_bounce(message, strict=True) or (looks_like_bounce(message) and diagnostic):
-        verdict = classify("", diagnostic)
-        failure = Failure("", verdict.kind, verdict.status, verdict.reason, diagnostic)
+        failure = Failure.of("", classify("", diagnostic), "", diagnostic)
         return Report(
             "bounce", "rules", (failure,), "bounce that names no recipient", message, original_of(message)
         )
@@ -302,7 +320,7 @@ def parse_report(raw: bytes | Message) -> Report:
         return Report(
             "complaint",
             "rules",
-            (Failure(recipient, "complaint", "", name),),
+            (Failure(recipient, "complaint", "", "feedback", name, action="suppress"),),
             name,
             message,
             original or message,
@@ -311,7 +329,9 @@ def parse_report(raw: bytes | Message) -> Report:
     auto_reply = auto_reply_reason(message)
     # Exim marks its own bounces "Auto-Submitted: auto-replied"; a mail system's failure notice is a bounce.
     if auto_reply is not None and not looks_like_bounce(message):
-        return Report("none", "auto-reply", (), auto_reply, message)
+        sender = address_of(header(message, "From"))
+        failure = Failure(sender, "auto-reply", "", "vacation", auto_reply, action="record")
+        return Report("auto-reply", "auto-reply", (failure,), auto_reply, message, original_of(message))
     report = _heuristic(message)
     if report is not None:
         return report

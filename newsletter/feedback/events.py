@@ -55,8 +55,10 @@ class FeedbackEvent:
     """One thing a receiver or a subscriber told us about one delivery or address.
 
     ``status`` is the RFC 3463 enhanced code (``5.1.1``) or the SMTP reply code when that is all there
-    is; ``diagnostic`` is the receiver's own words. ``evidence`` is copied into the ConsentEvent so a
-    suppression can be explained later (which file, which provider event, which server said what).
+    is; ``diagnostic`` is the receiver's own words; ``reason`` a name of the vocabulary in
+    ``reasons.py`` (the policy acts on it; "" leaves the decision to ``kind`` alone, as for
+    unsubscribes). ``evidence`` is copied into the ConsentEvent so a suppression can be explained later
+    (which file, which provider event, which server said what).
     """
 
     kind: FeedbackKind
@@ -67,6 +69,7 @@ class FeedbackEvent:
     edition_id: int | None = None
     status: str = ""
     diagnostic: str = ""
+    reason: str = ""
     occurred_at: dt.datetime | None = None
     evidence: Mapping[str, str] = dataclasses.field(default_factory=dict)
 

@@ -74,23 +74,27 @@ class InboxReader:
         delivery = self.match(report)
         named = ", ".join(f.recipient for f in report.failures if f.recipient) or "no address"
         if delivery is None:
+            if report.kind in ("auto-reply", "delivered"):  # nothing to do, nothing a person must look at
+                return Reading("ignored", f"{report.reason}: no delivery of ours matched", report=report)
             return Reading("kept", f"{report.kind} for {named}: no delivery of ours matched", report=report)
         edition_id, subscriber_id, how = delivery
         failure = self._failure_for(report, subscriber_id)
         event = FeedbackEvent(
             kind=_kind(failure),
-            source="arf" if report.kind == "complaint" else "dsn",
+            source={"complaint": "arf", "auto-reply": "auto-reply"}.get(report.kind, "dsn"),
             dedupe_key=digest_key("mail", fingerprint, str(edition_id), str(subscriber_id)),
             recipient=failure.recipient,
             subscriber_id=subscriber_id,
             edition_id=edition_id,
             status=failure.status,
-            diagnostic=failure.diagnostic or failure.reason,
+            diagnostic=failure.diagnostic or report.reason,
+            reason=failure.reason if failure.kind not in ("unsubscribe",) else "",
             evidence={
                 **_evidence(message),
                 "matched_by": how,
                 "parsed_by": report.method,
                 "reason": failure.reason,
+                "fault": failure.fault,
                 "feedback_type": report.feedback_type,
             },
         )
@@ -187,6 +191,10 @@ def _kind(failure: Failure) -> FeedbackKind:
         return FeedbackKind.complaint
     if failure.kind == "unsubscribe":
         return FeedbackKind.unsubscribe
+    if failure.kind == "auto-reply":
+        return FeedbackKind.auto_reply
+    if failure.kind == "delivered":
+        return FeedbackKind.delivered
     if failure.temporary:
         return FeedbackKind.deferred  # a delay notice: the MTA is still trying
     return FeedbackKind.hard_bounce if failure.kind == "hard" else FeedbackKind.soft_bounce

@@ -24,6 +24,7 @@ class FeedbackKind(enum.StrEnum):
     unsubscribe = "unsubscribe"
     delivered = "delivered"
     deferred = "deferred"
+    auto_reply = "auto_reply"
 
 
 class FeedbackRecord(Base):
@@ -43,5 +44,8 @@ class FeedbackRecord(Base):
     recipient: Mapped[str] = mapped_column(String(320), default="")
     status: Mapped[str] = mapped_column(String(16), default="")
     diagnostic: Mapped[str] = mapped_column(Text, default="")
+    # The vocabulary of feedback/reasons.py, and whose fault it was (recipient, sender, network or "").
+    reason: Mapped[str] = mapped_column(String(24), default="", server_default="")
+    fault: Mapped[str] = mapped_column(String(16), default="", server_default="")
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -110,21 +110,38 @@ def header_recipients(message: Message) -> list[str]:
     return list(dict.fromkeys(a for a in found))[:50]
 
 
+def _own_lines(lines: list[str], index: int, needle: str) -> list[str]:
+    """The line naming the address and up to three after it, stopping where another address's begins."""
+    own = [lines[index]]
+    for line in lines[index + 1 : index + 4]:
+        head = line.split(" ", 1)[0].lower()
+        if "@" in head and needle not in head:
+            break
+        own.append(line)
+    return own
+
+
 def diagnostic_near(text: str, recipient: str, limit: int = 500) -> str:
     """The receiver's words about ``recipient``: the line naming it (and the next few), else the first
     line that reads like an SMTP reply or a reason. "" when the text has none."""
     lines = [" ".join(line.split()) for line in text.splitlines()[:4000]]
     if recipient:
         needle = recipient.lower()
-        for index, line in enumerate(lines):
-            if needle in line.lower():
-                window = " ".join(filter(None, lines[index : index + 4]))
-                if find_status(window) or REASON_LINE.search(window.replace(recipient, "")):
-                    return window[:limit]
-    for line in lines:
+        windows = [
+            " ".join(filter(None, _own_lines(lines, index, needle)))
+            for index, line in enumerate(lines)
+            if needle in line.lower()
+        ]
+        for window in windows:
+            if find_status(window) or REASON_LINE.search(window.replace(recipient, "")):
+                return window[:limit]
+        for window in windows:  # words of their own about the address, even in no words we know
+            if len(re.sub(r"[\W_]+", "", window.lower().replace(needle, ""))) > 15:
+                return window[:limit]
+    for index, line in enumerate(lines):
         if ENHANCED.search(line) or (REASON_LINE.search(line) and find_status(line)):
-            return line[:limit]
-    for line in lines:
-        if REASON_LINE.search(line) and len(line) > 12:
-            return line[:limit]
+            return " ".join(filter(None, _own_lines(lines, index, "\0")))[:limit]  # with its wrapped lines
+    for index, line in enumerate(lines):
+        if REASON_LINE.search(line) and len(line) > 12:  # a heading ("Technical details …:") and its words
+            return " ".join(filter(None, lines[index : index + 3]))[:limit]
     return ""

@@ -24,7 +24,7 @@ from typing import Any
 
 from newsletter.delivery.links import Links
 from newsletter.errors import ConfigError
-from newsletter.feedback.classify import classify
+from newsletter.feedback.classify import classify, verdict
 from newsletter.feedback.events import (
     BadSignature,
     FeedbackEvent,
@@ -33,21 +33,31 @@ from newsletter.feedback.events import (
     delivery_from_ref,
     digest_key,
 )
+from newsletter.feedback.wordings import CANONICAL_CODES
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_EVENTS = 10_000
 
-# SendGrid ``dropped`` reasons that say something about the address (others are about our message).
-DROPPED: dict[str, FeedbackKind] = {
-    "bounced address": FeedbackKind.hard_bounce,
-    "invalid": FeedbackKind.hard_bounce,
-    "spam reporting address": FeedbackKind.complaint,
-    "unsubscribed address": FeedbackKind.unsubscribe,
+# SendGrid ``dropped`` reasons: SendGrid itself refused to send, from its suppression lists or its checks.
+DROPPED: dict[str, tuple[FeedbackKind, str]] = {
+    "bounced address": (FeedbackKind.hard_bounce, "userunknown"),
+    "invalid": (FeedbackKind.hard_bounce, "userunknown"),
+    "spam reporting address": (FeedbackKind.complaint, "feedback"),
+    "unsubscribed address": (FeedbackKind.unsubscribe, ""),
 }
-# ``bounce_classification`` values that mean the address does not exist.
-HARD_CLASSIFICATIONS = frozenset({"invalid address"})
+# ``bounce_classification`` (SendGrid's own reading of the reply), used when the reply's words tell us
+# nothing: https://docs.sendgrid.com/ui/analytics-and-reporting/bounce-and-block-classifications
+CLASSIFICATIONS: dict[str, str] = {
+    "invalid address": "userunknown",
+    "mailbox unavailable": "suspend",
+    "content": "contenterror",
+    "reputation": "badreputation",
+    "frequency or volume": "speeding",
+    "technical": "systemerror",
+    "unclassified": "undefined",
+}
 
 Resolver = Callable[[str], int | None]
 
@@ -125,37 +135,43 @@ def _arg(item: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _kind(item: dict[str, Any]) -> tuple[FeedbackKind | None, str, str]:
-    """(kind, status, reason) for one event; kind None for events the policy does not use."""
+def _kind(item: dict[str, Any]) -> tuple[FeedbackKind | None, str, str, str]:
+    """(kind, status, diagnostic, reason) for one event; kind None for events the policy does not use."""
     name = item["event"].lower()
     status = str(item.get("status", ""))[:16]
-    reason = str(item.get("reason") or item.get("response") or "")[:2000]
+    text = str(item.get("reason") or item.get("response") or "")[:2000]
     if name in ("bounce", "blocked"):
         temporary = name == "blocked" or str(item.get("type", "")).lower() == "blocked"
-        if str(item.get("bounce_classification", "")).lower() in HARD_CLASSIFICATIONS and not temporary:
-            return FeedbackKind.hard_bounce, status or "5.1.1", reason
-        verdict = classify(status, reason)
-        hard = verdict.kind == "hard" and not temporary
-        kind = FeedbackKind.hard_bounce if hard else FeedbackKind.soft_bounce
-        return kind, status or verdict.status, reason
+        found = classify(status, text, temporary=temporary)
+        named = CLASSIFICATIONS.get(str(item.get("bounce_classification", "")).strip().lower())
+        if named and found.reason in ("undefined", "onhold"):
+            found = verdict(named, found.status or CANONICAL_CODES.get(named, ""), temporary)
+        kind = FeedbackKind.hard_bounce if found.kind == "hard" else FeedbackKind.soft_bounce
+        return kind, status or found.status, text, found.reason
     if name == "dropped":
-        return DROPPED.get(reason.lower().strip(), FeedbackKind.soft_bounce), status, reason
+        kind, reason = DROPPED.get(text.lower().strip(), (FeedbackKind.soft_bounce, ""))
+        return (
+            kind,
+            status,
+            text,
+            reason or (classify(status, text).reason if kind.value.endswith("bounce") else ""),
+        )
     if name == "spamreport":
-        return FeedbackKind.complaint, "", "spam report"
+        return FeedbackKind.complaint, "", "spam report", "feedback"
     if name in ("unsubscribe", "group_unsubscribe"):
-        return FeedbackKind.unsubscribe, "", name.replace("_", " ")
+        return FeedbackKind.unsubscribe, "", name.replace("_", " "), ""
     if name == "delivered":
-        return FeedbackKind.delivered, status, reason
+        return FeedbackKind.delivered, status, text, "delivered"
     if name == "deferred":
-        return FeedbackKind.deferred, status, reason
-    return None, "", ""
+        return FeedbackKind.deferred, status, text, classify(status, text, temporary=True).reason
+    return None, "", "", ""
 
 
 def to_feedback(items: list[dict[str, Any]], links: Links, resolve: Resolver) -> list[FeedbackEvent]:
     """FeedbackEvents for the events that matter (opens, clicks and processed are left out)."""
     events: list[FeedbackEvent] = []
     for item in items:
-        kind, status, reason = _kind(item)
+        kind, status, diagnostic, reason = _kind(item)
         if kind is None:
             continue
         edition_id = _int(_arg(item, "edition_id", "nl_edition"))
@@ -192,7 +208,8 @@ def to_feedback(items: list[dict[str, Any]], links: Links, resolve: Resolver) ->
                 subscriber_id=subscriber_id,
                 edition_id=edition_id,
                 status=status,
-                diagnostic=reason,
+                diagnostic=diagnostic,
+                reason=reason,
                 occurred_at=occurred,
                 evidence=evidence,
             )

@@ -5,8 +5,11 @@ Definitions (the numbers mean exactly this):
 - ``sent``: deliveries the ledger holds for the edition (every subscriber it was attempted for);
 - ``delivered``: accepted by the receiving server and not reported as bounced afterwards;
 - ``bounced.hard`` / ``bounced.soft``: distinct subscribers with a hard / soft bounce of this edition,
-  from any source (refused at send time, DSN, provider webhook); a subscriber counted hard is not also
-  counted soft; ``bounced.at_send`` is how many of the ledger's rows were refused during the send;
+  from any source (refused at send time, DSN, provider webhook), for a reason that is not ours as the
+  sender; a subscriber counted hard is not also counted soft; ``bounced.at_send`` is how many of the
+  ledger's rows were refused during the send;
+- ``refused``: receivers refused *us* (a sender-side reason: authfailure, blocked, spamdetected …):
+  distinct subscribers per reason; these never suppress anyone, and are not in ``bounced``;
 - ``complained``: distinct subscribers whose complaint is about this edition;
 - ``unsubscribed``: distinct subscribers who left because of this edition: an unsubscribe event tied to
   it, or their unsubscribe came after they were sent this edition and before they were sent another.
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus
 from newsletter.edition.stored import Edition
+from newsletter.feedback.reasons import Fault, reason
 from newsletter.feedback.records import FeedbackKind, FeedbackRecord
 from subscribers.models import ConsentEvent, ConsentKind, Subscriber
 
@@ -38,10 +42,30 @@ def _subscribers_with(session: Session, edition_id: int, kind: FeedbackKind) -> 
             FeedbackRecord.edition_id == edition_id,
             FeedbackRecord.kind == kind,
             FeedbackRecord.subscriber_id.is_not(None),
+            FeedbackRecord.fault != str(Fault.sender),
         )
         .distinct()
     )
     return {row for row in session.scalars(query) if row is not None}
+
+
+def refused_us(session: Session, edition_id: int) -> dict[str, int]:
+    """Sender-side reasons receivers gave for this edition: reason -> distinct subscribers (or events)."""
+    query = (
+        select(FeedbackRecord.reason, func.count(func.distinct(FeedbackRecord.subscriber_id)), func.count())
+        .where(FeedbackRecord.edition_id == edition_id, FeedbackRecord.fault == str(Fault.sender))
+        .group_by(FeedbackRecord.reason)
+    )
+    counts = {reason: people or events for reason, people, events in session.execute(query)}
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def refused_text(refused: dict[str, int]) -> str:
+    """ "receivers refused us because SPF, DKIM or DMARC did not pass (authfailure): 12; …" or ""."""
+    if not refused:
+        return ""
+    parts = [f"{reason(name).meaning} ({name}): {count}" for name, count in refused.items()]
+    return "receivers refused us because " + "; ".join(parts)
 
 
 def _left_after(session: Session, edition_id: int) -> set[int]:
@@ -77,6 +101,7 @@ def edition_stats(sessions: sessionmaker[Session], edition: Edition) -> dict[str
         hard = _subscribers_with(session, edition.id, FeedbackKind.hard_bounce)
         soft = _subscribers_with(session, edition.id, FeedbackKind.soft_bounce) - hard
         complained = _subscribers_with(session, edition.id, FeedbackKind.complaint)
+        refused = refused_us(session, edition.id)
         left = _subscribers_with(session, edition.id, FeedbackKind.unsubscribe)
         left |= _left_after(session, edition.id)
         accepted = set(
@@ -94,6 +119,7 @@ def edition_stats(sessions: sessionmaker[Session], edition: Edition) -> dict[str
         "sent": sum(ledger.values()),
         "delivered": len(accepted - hard - soft),
         "bounced": {"hard": len(hard), "soft": len(soft), "at_send": ledger["bounced"]},
+        "refused": refused,
         "complained": len(complained),
         "unsubscribed": len(left),
         "deliveries": ledger,
@@ -189,6 +215,8 @@ def history(sessions: sessionmaker[Session], email: str) -> dict[str, Any] | Non
                     "source": f.source,
                     "edition_id": f.edition_id,
                     "status": f.status,
+                    "reason": f.reason,
+                    "fault": f.fault,
                     "diagnostic": f.diagnostic,
                 }
                 for f in feedback

@@ -2,13 +2,16 @@
 
 The web app calls this module and knows nothing of the store's states: every request gets the same
 answer, whatever the address's history, so the form cannot be used to find out who is on the list.
-What differs is only what happens out of sight: a new, pending or suppressed address gets a link
-(subject to the per-address limit, so nobody can flood an inbox through the form), a confirmed address
-gets nothing.
+The answer does not take longer for one state than another either: ``request`` only records the
+attempt (one insert, the same for every address) and ``complete`` applies it after the response.
+What differs happens there, out of sight: a new, pending or suppressed address gets a link (subject
+to the per-address limit, so nobody can flood an inbox through the form), a confirmed one gets
+nothing.
 
-Mail is built here and handed back as a ``PendingMail`` for the caller to ``deliver`` after answering,
-so a slow SMTP server never slows the page, and the time a response takes does not tell whether a
-message was sent. A transport failure is logged, never shown: the visitor can ask for a new link.
+Mail is built after answering, so a slow SMTP server never slows the page, and the time a response
+takes does not tell whether a message was sent. A transport failure is logged, never shown: the
+visitor can ask for a new link. Attempts a crash left unapplied are applied by ``apply_waiting``
+when the web app starts.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from newsletter.delivery.links import Links
 from newsletter.delivery.transports.base import Outcome, SendResult, Transport
 from newsletter.errors import NewsletterError
 from newsletter.readers.transactional import TransactionalMail
-from subscribers.errors import TokenExpired, TransitionRefused, UnknownSubscriber
+from subscribers.errors import StoreError, TokenExpired, TransitionRefused, UnknownSubscriber
 from subscribers.models import Status
+from subscribers.signups import SignupQueue
 from subscribers.store import Consent, SubscriberStore
 from subscribers.tokens import Purpose
 from subscribers.validation import clean_name, email_hash, normalise_email
@@ -76,6 +80,7 @@ class SignupFlow:
         *,
         settings: Settings,
         store: SubscriberStore,
+        signups: SignupQueue,
         links: Links,
         mail: TransactionalMail,
         transport_factory: Callable[[], Transport],
@@ -90,6 +95,7 @@ class SignupFlow:
         )
         self._settings = settings
         self._store = store
+        self._signups = signups
         self._links = links
         self._mail = mail
         self._transport_factory = transport_factory
@@ -103,14 +109,43 @@ class SignupFlow:
             log.info("confirmation to a rate-limited address not sent (retry in %.0f s)", wait)
         return not wait
 
-    def request(self, email: str, name: str | None, consent: Consent) -> PendingMail | None:
-        """Record the request; the confirmation to send, if any. InvalidAddress for a bad address."""
+    def request(self, email: str, name: str | None, consent: Consent) -> int:
+        """Record a signup request; the attempt id to ``complete`` after answering.
+
+        InvalidAddress for a bad address. The same work for every address, listed or not.
+        """
         address = normalise_email(email)
         with self._writing:
-            outcome = self._store.request(address, name, consent)
-        if not outcome.send_confirmation or not self._may_mail(address):
+            return self._signups.record(address, clean_name(name), consent)
+
+    def apply(self, attempt_id: int) -> PendingMail | None:
+        """Apply a recorded request to the list; the confirmation to send, if any."""
+        with self._writing:
+            applied = self._signups.apply(attempt_id)
+        if applied is None or not applied.request.send_confirmation or not self._may_mail(applied.email):
             return None
-        return PendingMail(MailKind.confirm, outcome.subscriber_id, address, clean_name(name))
+        return PendingMail(MailKind.confirm, applied.request.subscriber_id, applied.email, applied.name)
+
+    def complete(self, attempt_id: int) -> None:
+        """Apply a request and send its confirmation: the part of a signup that follows the answer."""
+        try:
+            mail = self.apply(attempt_id)
+        except StoreError as exc:
+            log.warning("signup request %s kept for the next start: %s", attempt_id, exc)
+            return
+        if mail is not None:
+            self.deliver(mail)
+
+    def apply_waiting(self) -> int:
+        """Complete the requests recorded but never applied (a crash between answer and apply)."""
+        done = 0
+        while waiting := self._signups.waiting():
+            for attempt_id in waiting:
+                self.complete(attempt_id)
+                done += 1
+        if done:
+            log.info("applied %d signup request(s) left from before the last start", done)
+        return done
 
     def confirm(self, token: str, consent: Consent) -> ConfirmResult:
         """Confirm the subscriber the token names. InvalidToken / TokenExpired for a bad or old link."""
@@ -144,6 +179,10 @@ class SignupFlow:
         if subscriber.status is not Status.pending or not self._may_mail(subscriber.email):
             return None
         return PendingMail(MailKind.confirm, subscriber.id, subscriber.email, subscriber.name)
+
+    def confirmer(self, token: str) -> int:
+        """The subscriber id a confirm token names; InvalidToken / TokenExpired for a bad or old link."""
+        return self._links.signer.verify(Purpose.confirm, token)
 
     def unsubscriber(self, token: str) -> int:
         """The subscriber id an unsubscribe token names; InvalidToken when forged or tampered."""

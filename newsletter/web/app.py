@@ -32,11 +32,14 @@ from newsletter.errors import ConfigError, NewsletterError
 from newsletter.readers.signup import SignupFlow
 from newsletter.readers.transactional import TransactionalMail
 from newsletter.web import forms, tokens
+from newsletter.web.clients import ForwardingError
 from newsletter.web.context import WebContext
+from newsletter.web.formbody import FormBodyCheck
 from newsletter.web.pages import TITLES, Pages, static_dir
 from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.security import CsrfTokens, SecurityHeaders
 from subscribers.errors import StoreError
+from subscribers.signups import SignupQueue
 
 log = logging.getLogger("newsletter.web")
 
@@ -61,6 +64,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            flow.apply_waiting()
+        except (NewsletterError, StoreError) as exc:  # the list is busy: the next start tries again
+            log.error("signup requests left from before could not be applied: %s", exc)
         yield
         if owned:
             db.close()
@@ -78,6 +85,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     flow = SignupFlow(
         settings=settings,
         store=db.store,
+        signups=SignupQueue(db.sessions),
         links=links,
         mail=TransactionalMail(settings, renderer, links),
         # Looked up at each send, so a replaced app.state.transport_factory takes effect.
@@ -92,9 +100,17 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         csrf=csrf,
         address_limiter=address_limiter,
         ip_limiter=SlidingWindowLimiter(settings.signup_limit_per_ip, settings.rate_limit_window),
+        proxies=settings.trusted_proxy_networks,
     )
 
+    from newsletter.web import desk
+
     app.add_middleware(
+        FormBodyCheck,
+        refuse=lambda status, text, embed: pages.message(status, text, embed=embed),
+        uploads=desk.UPLOAD_PATHS,
+    )
+    app.add_middleware(  # outside the form check, so its refusals carry the headers too
         SecurityHeaders,
         embed_ancestors=settings.embed_frame_ancestors,
         https=settings.base_url.startswith("https://"),
@@ -105,8 +121,6 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from newsletter.web import webhooks
 
     app.include_router(webhooks.router)
-    from newsletter.web import desk
-
     desk.install(app, app.state.web)
     _error_pages(app, pages)
     return app
@@ -134,6 +148,12 @@ def _error_pages(app: FastAPI, pages: Pages) -> None:
             headers={"Retry-After": "5"},
         )
 
+    async def unknown_client(request: Request, exc: Exception) -> HTMLResponse:
+        log.error("refused %s %s: %s", request.method, request.url.path, exc)
+        return pages.message(
+            400, "Our server could not tell where this request came from. Please try again later."
+        )
+
     async def server_error(request: Request, exc: Exception) -> HTMLResponse:
         log.error("error while serving %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
         return pages.message(500, "Please try again later. The problem has been logged.")
@@ -141,5 +161,6 @@ def _error_pages(app: FastAPI, pages: Pages) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.add_exception_handler(StoreError, busy)
+    app.add_exception_handler(ForwardingError, unknown_client)
     app.add_exception_handler(NewsletterError, server_error)
     app.add_exception_handler(Exception, server_error)

@@ -2,8 +2,9 @@
 
 A post goes through the same gates in the same order: same-origin check, CSRF token, per-IP limit,
 honeypot, address validation. Past the gates every outcome is the same "check your inbox" page, byte
-for byte, whether the address was new, pending, confirmed or unsubscribed; the confirmation email (if
-any) is sent after the response, so the timing does not tell either.
+for byte, whether the address was new, pending, confirmed or unsubscribed, after the same work (the
+attempt is recorded); applying it to the list and mailing the confirmation (if any) happen after the
+response, so the timing does not tell either.
 """
 
 from __future__ import annotations
@@ -132,9 +133,8 @@ def _signup(
     source = f"web:embed:{site}" if site else ("web:embed" if embed else "web:form")
     consent = consent_from(request, source, form="embedded form" if embed else "signup page")
     try:
-        mail = context.flow.request(email, name, consent)
+        attempt = context.flow.request(email, name, consent)
     except InvalidAddress as exc:
         return pages.form(embed=embed, status=422, **refill, error=str(exc))
-    if mail is not None:
-        background.add_task(context.flow.deliver, mail)
+    background.add_task(context.flow.complete, attempt)
     return pages.render("check_inbox", embed=embed)

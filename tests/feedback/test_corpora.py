@@ -11,7 +11,9 @@ import pytest
 from newsletter.cli.feedback import classify_file
 from newsletter.feedback.dsn import parse_report
 from newsletter.feedback.events import MalformedFeedback
+from newsletter.feedback.reasons import REASONS
 from tests.support import feedback_corpora as corpora
+from tests.support.corpus_reasons import EXPECTED
 
 
 def _report(name: str, score: corpora.Score) -> None:
@@ -28,9 +30,22 @@ def test_no_file_raises_anything_but_a_clear_refusal(path: Path) -> None:
     except MalformedFeedback as exc:
         assert "not an email message" in str(exc)
         return
-    assert report.kind in ("bounce", "complaint", "none")
+    assert report.kind in ("bounce", "complaint", "auto-reply", "delivered", "none")
+    kinds = ("hard", "soft", "complaint", "unsubscribe", "auto-reply", "delivered", "not-a-bounce")
     for line in classify_file(path):
-        assert line["kind"] in ("hard", "soft", "complaint", "unsubscribe", "none")
+        assert line["kind"] in kinds and (line["reason"] in REASONS or line["kind"] == "not-a-bounce")
+
+
+def test_every_corpus_file_has_a_reason_written_down() -> None:
+    files = {str(p.relative_to(corpora.CORPORA)) for p in corpora.every_file()}
+    assert files == set(EXPECTED)
+
+
+@pytest.mark.parametrize("relative", sorted(EXPECTED), ids=str)
+def test_the_reason_of_every_corpus_file(relative: str) -> None:
+    want = EXPECTED[relative]
+    found = corpora.reasons_found(relative)
+    assert found == (want if isinstance(want, dict) else {r: want for r in found})
 
 
 def test_licences_and_provenance_travel_with_the_corpora() -> None:
@@ -83,18 +98,20 @@ def test_expected_answers_of_specific_files() -> None:
         {
             "file": str(corpora.GEM / "bounces" / "tt_bounce_01.txt"),
             "recipient": "thornborrow@connect4free.net",
-            "kind": "hard",
             "status": "5.1.2",
-            "reason": "unknown domain",
-            "diagnostic": lines[0]["diagnostic"],
+            "reason": "hostunknown",
+            "kind": "hard",
+            "fault": "recipient",
+            "action": "suppress",
+            "detail": lines[0]["detail"],
         }
     ]
     soft = classify_file(corpora.GEM / "bounces" / "tt_bounce_10.txt")[0]
     assert soft["kind"] == "soft" and soft["status"].startswith("4")
-    assert classify_file(corpora.GEM / "non_bounces" / "tt_1234210666.txt")[0]["kind"] == "none"
+    assert classify_file(corpora.GEM / "non_bounces" / "tt_1234210666.txt")[0]["kind"] == "not-a-bounce"
     arf = classify_file(corpora.ARF / "001.eml")[0]
     assert arf["kind"] == "complaint"
-    assert classify_file(corpora.ARF / "003.eml")[0]["kind"] == "none"  # auth-failure: not a complaint
+    assert classify_file(corpora.ARF / "003.eml")[0]["kind"] == "not-a-bounce"  # auth-failure report
 
 
 def test_one_line_per_failed_recipient() -> None:

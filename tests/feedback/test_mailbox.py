@@ -94,7 +94,7 @@ def test_every_kind_of_report_is_matched_applied_and_moved(
             diagnostic="smtp; 452 4.2.2 mailbox full",
             message_id="<d6@mx>",
         ),
-        # 7. an out-of-office reply: understood, nothing to do
+        # 7. an out-of-office reply: recorded as one, nothing changes
         "ooo": plain("Out of office until Monday", to=verp["fine@example.com"]),
     }
     path, keys = maildir_with(tmp_path, inbox)
@@ -109,8 +109,9 @@ def test_every_kind_of_report_is_matched_applied_and_moved(
         "spam": "applied",
         "leave": "applied",
         "soft": "applied",
-        "ooo": "ignored",
+        "ooo": "applied",
     }, report
+    assert "auto_reply (vacation)" in report[keys["ooo"]].detail
     assert "VERP" in report[keys["hard"]].detail
     assert "X-Newsletter-Ref" in report[keys["lost"]].detail
     assert "Message-ID" in report[keys["byid"]].detail
@@ -130,7 +131,7 @@ def test_every_kind_of_report_is_matched_applied_and_moved(
     # The same messages again (say, restored from the processed folder): nothing changes.
     path2, _ = maildir_with(tmp_path / "again", inbox)
     again = process(MaildirSource(path2, "processed"), settings, database)
-    assert {h.outcome for h in again} == {"duplicate", "ignored"}
+    assert {h.outcome for h in again} == {"duplicate"}
 
 
 def test_what_cannot_be_understood_or_matched_is_kept_flagged_and_reported(

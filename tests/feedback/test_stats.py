@@ -101,5 +101,9 @@ def test_the_commands(tmp_path: Path) -> None:
         str(ROOT / "tests/fixtures/corpora/bounce_email/non_bounces/tt_1234210666.txt"),
     )
     lines = [json.loads(line) for line in classify.stdout.splitlines()]
-    assert [(x["kind"], x["status"]) for x in lines] == [("hard", "5.1.2"), ("none", "")]
-    assert set(lines[0]) == {"file", "recipient", "kind", "status", "reason"}
+    assert [(x["kind"], x["status"], x["reason"]) for x in lines] == [
+        ("hard", "5.1.2", "hostunknown"),
+        ("not-a-bounce", "", ""),
+    ]
+    assert lines[0]["fault"] == "recipient" and lines[0]["action"] == "suppress"
+    assert set(lines[0]) == {"file", "recipient", "status", "reason", "kind", "fault", "action", "detail"}

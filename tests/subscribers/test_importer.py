@@ -48,8 +48,7 @@ def test_a_second_import_skips_addresses_already_listed(database: Database, tmp_
         (b"", "empty"),
         (b"name,city\nAnn,Paris\n", "no 'email' column"),
         (b"ann@example.org\nbob@example.org\n", "header row"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-        ("email\ncaf\u00e9@example.org\n".encode("latin-1"), "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "a PNG image, not CSV text; export it as CSV"),
     ],
 )
 def test_files_that_are_not_a_list_are_refused_whole(
@@ -80,3 +79,123 @@ def test_export_round_trips_and_neutralises_spreadsheet_formulas(database: Datab
     assert rows[0] == ["email", "name", "status", "created_at", "confirmed_at"]
     assert rows[1][:3] == ["sheet@example.org", '\'=HYPERLINK("http://evil")', "confirmed"]
     assert rows[2][:3] == ["plain@example.org", "Plain", "pending"]
+
+
+def _list_of(count: int, bad: dict[int, bytes] | None = None) -> bytes:
+    """A CSV of ``count`` rows; row n (1-based, after the header) replaced by ``bad[n]`` where given."""
+    rows = [b"email,name"]
+    for n in range(1, count + 1):
+        rows.append((bad or {}).get(n, f"reader{n}@example.org,Reader {n}".encode()))
+    return b"\n".join(rows) + b"\n"
+
+
+def test_nul_bytes_in_two_of_165_rows_fail_exactly_those_rows(database: Database, tmp_path: Path) -> None:
+    """The issue's file: refused whole as 'a binary file' before."""
+    content = _list_of(
+        165, {40: b"reader40@exam\x00ple.org,Reader 40", 120: b"reader120@example.org,Re\x00der"}
+    )
+    report = import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert report.added == 163
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (41, "not imported: it holds a control character (NUL)"),
+        (121, "not imported: it holds a control character (NUL)"),
+    ]
+    assert report.errors[0].value == "reader40@exam\\x00ple.org"
+    assert database.store.find("reader39@example.org") is not None
+    assert database.store.find("reader120@example.org") is None
+
+
+def test_bytes_that_are_not_utf8_in_a_utf8_file_fail_only_their_rows(
+    database: Database, tmp_path: Path
+) -> None:
+    content = _list_of(
+        20, {3: "zoë@example.org,Zoë".encode(), 7: b"bad\xff@example.org,x", 9: b"ok9@example.org,Jos\xe9"}
+    )
+    report = import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert report.encoding == "utf-8" and not report.encoding_guessed
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (8, "not imported: byte 0xFF is not UTF-8 text"),
+        (10, "not imported: byte 0xE9 is not UTF-8 text"),
+    ]
+    assert report.errors[0].value == "bad\\xff@example.org"
+    assert report.added == 18 and database.store.find("zoë@example.org") is not None
+
+
+@pytest.mark.parametrize(
+    ("codec", "bom"),
+    [
+        ("utf-16", b""),
+        ("utf-16-le", b"\xff\xfe"),
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-16-le", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+    ],
+)
+def test_utf16_and_marked_files_are_read(database: Database, tmp_path: Path, codec: str, bom: bytes) -> None:
+    text = "email,name\nzoe@example.org,Zoë Müller\nbob@example.org,Bob\n"
+    content = bom + text.encode(codec)
+    report = import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert (report.added, report.errors) == (2, ())
+    assert database.store.find("zoe@example.org").name == "Zoë Müller"  # type: ignore[union-attr]
+
+
+def test_a_latin1_file_is_detected_and_said_so(database: Database, tmp_path: Path) -> None:
+    content = (
+        "email,name\nann@example.org,François Lefèvre\nbob@example.org,José Müller\ncafé@example.org,C\n"
+    )
+    report = import_csv(
+        database.store, write(tmp_path, content.encode("latin-1")), status=Status.confirmed, consent=CONSENT
+    )
+    assert report.encoding == "cp1252" and report.encoding_guessed
+    assert database.store.find("ann@example.org").name == "François Lefèvre"  # type: ignore[union-attr]
+    assert report.added == 2
+    # A guessed encoding never makes a non-ASCII address: that row is named instead.
+    assert [e.line for e in report.errors] == [4] and "was guessed" in report.errors[0].reason
+    again = import_csv(
+        database.store,
+        write(tmp_path, content.encode("latin-1")),
+        status=Status.confirmed,
+        consent=CONSENT,
+        encoding="latin-1",
+    )
+    assert (again.added, again.errors, again.encoding) == (1, (), "iso8859-1")
+
+
+def test_an_encoding_that_can_only_be_guessed_is_refused_with_its_name(
+    database: Database, tmp_path: Path
+) -> None:
+    content = "email,name\nann@example.org,山田太郎\nbob@example.org,鈴木一郎\n".encode("shift_jis")
+    with pytest.raises(ImportRefused, match=r"it looks like cp932 .*\(--encoding cp932\)"):
+        import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    with pytest.raises(ImportRefused, match="not an encoding Python knows"):
+        import_csv(
+            database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT, encoding="x"
+        )
+    report = import_csv(
+        database.store,
+        write(tmp_path, content),
+        status=Status.confirmed,
+        consent=CONSENT,
+        encoding="shift_jis",
+    )
+    assert report.added == 2 and database.store.find("ann@example.org").name == "山田太郎"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00" + bytes(200), "an Excel or LibreOffice workbook, or a ZIP archive"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "an old Excel workbook (.xls)"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "a JPEG image"),
+        (b"\x1f\x8b\x08\x00" + bytes(50), "a gzip archive"),
+        (bytes(range(256)) * 8, "a binary file"),
+    ],
+)
+def test_a_truly_binary_upload_is_refused_whole_with_a_hint(
+    database: Database, tmp_path: Path, content: bytes, kind: str
+) -> None:
+    with pytest.raises(ImportRefused, match="export it as CSV") as refused:
+        import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert f"this is {kind}, not CSV text" in str(refused.value)
+    assert sum(database.store.count_by_status().values()) == 0

@@ -11,8 +11,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from newsletter.cli.feedback import classify_file
 from newsletter.feedback.dsn import Report, parse_report
 from newsletter.feedback.events import MalformedFeedback
+from tests.support.corpus_reasons import EXPECTED
 
 CORPORA = Path(__file__).resolve().parent.parent / "fixtures" / "corpora"
 FLUFL = CORPORA / "flufl-bounce"
@@ -171,4 +173,29 @@ def php_feedback_reports() -> Score:
             right += 1
         else:
             misses.append(f"{path.name}: {report.kind if report else 'refused'}")
+    return right, total, misses
+
+
+def reasons_found(relative: str) -> dict[str, str]:
+    """recipient (lower-cased) -> reason (or kind, for what has none) that we find in one corpus file."""
+    return {
+        line["recipient"].lower(): line["reason"] or line["kind"]
+        for line in classify_file(CORPORA / relative)
+    }
+
+
+def score_reasons(prefix: str) -> Score:
+    """Per recipient, the reason we find against the one written down by reading the file."""
+    right, total, misses = 0, 0, []
+    for relative, want in sorted(EXPECTED.items()):
+        if not relative.startswith(prefix):
+            continue
+        found = reasons_found(relative)
+        wanted = want if isinstance(want, dict) else {r: want for r in found}
+        for recipient, reason in wanted.items():
+            total += 1
+            if found.get(recipient) == reason:
+                right += 1
+            else:
+                misses.append(f"{relative} {recipient or '-'}: {found.get(recipient)}, expected {reason}")
     return right, total, misses

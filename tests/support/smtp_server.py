@@ -43,6 +43,9 @@ class Faults:
     stall_every_mail: int = 0  # never answer MAIL (the client must time out)
     closing_every_rcpt: int = 0  # answer RCPT with 421 and close the connection
     garbage_every_data: int = 0  # answer the end of DATA with something that is not SMTP
+    # A receiver's own refusal: the reply (say "550 5.7.26 …") to give this recipient at the end of
+    # DATA instead of accepting the message, or None to go on as above.
+    data_reply: Callable[[str], str | None] = lambda _address: None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +121,10 @@ class FaultyHandler:
         if self._nth("DATA", self.faults.garbage_every_data):
             self.refused[0] += 1
             return "this is not an SMTP reply"
+        reply = self.faults.data_reply(envelope.rcpt_tos[0]) if envelope.rcpt_tos else None
+        if reply is not None:
+            self.refused[int(reply[:3])] += 1
+            return reply
         if self._roll(self.faults.data_temporary):
             self.refused[452] += 1
             return "452 4.3.1 insufficient system storage"

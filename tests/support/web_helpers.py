@@ -112,6 +112,7 @@ class ServerThread:
             access_log=False,
             backlog=2048,
             timeout_keep_alive=120,
+            proxy_headers=False,  # as `newsletter serve` runs it: the app reads X-Forwarded-For itself
         )
         self.server = server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [self.sock]}, daemon=True)

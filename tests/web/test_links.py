@@ -64,7 +64,7 @@ def test_expired_confirm_link_offers_a_fresh_one(client, settings, database, lin
     assert resent.status_code == 200 and "Check your inbox" in resent.text
     fresh = confirm_url(parse(outbox(settings)[-1].read_bytes()))
     assert len(outbox(settings)) == 2 and fresh != old
-    assert client.get(path_of(fresh)).status_code == 200
+    assert client.post(path_of(fresh)).status_code == 200
     assert database.store.get(subscriber.id).status is Status.confirmed
 
 
@@ -96,6 +96,7 @@ def test_tampered_confirm_and_unsubscribe_tokens_change_nothing(client, database
     for bad in _tampered(confirm_token):
         response = client.get(f"/confirm/{bad}")
         assert response.status_code == 400 and "not valid" in response.text
+        assert client.post(f"/confirm/{bad}").status_code == 400
     unsubscribe_token = links.unsubscribe_token(confirmed)
     for bad in [*_tampered(unsubscribe_token), confirm_token]:  # a confirm token cannot unsubscribe
         page = client.get(f"/u/{bad}")
@@ -163,18 +164,18 @@ def test_unsubscribe_token_never_expires(database, links) -> None:
 def test_resignup_after_unsubscribe_needs_fresh_confirmation(client, settings, database, links) -> None:
     signup(client, "back@example.org")
     first = confirm_url(parse(outbox(settings)[0].read_bytes()))
-    client.get(path_of(first))
+    client.post(path_of(first))
     subscriber = database.store.find("back@example.org")
     assert subscriber is not None and subscriber.status is Status.confirmed
     client.post(f"/u/{links.unsubscribe_token(subscriber.id)}", data={"List-Unsubscribe": "One-Click"})
-    assert client.get(path_of(first)).status_code == 409  # an old link cannot resubscribe
+    assert client.post(path_of(first)).status_code == 409  # an old link cannot resubscribe
     assert database.store.get(subscriber.id).status is Status.unsubscribed
 
     signup(client, "back@example.org")
     assert database.store.get(subscriber.id).status is Status.pending
     confirmations = [p for p in outbox(settings) if parse(p.read_bytes())["Subject"].startswith("Confirm")]
     assert len(confirmations) == 2
-    client.get(path_of(confirm_url(parse(confirmations[-1].read_bytes()))))
+    client.post(path_of(confirm_url(parse(confirmations[-1].read_bytes()))))
     assert database.store.get(subscriber.id).status is Status.confirmed
 
 
@@ -182,6 +183,60 @@ def test_old_confirm_link_cannot_resubscribe_after_unsubscribe(client, database,
     subscriber_id = database.store.add("x@example.org", status=Status.pending, consent=Consent(source="t")).id
     link = links.confirm_url(subscriber_id)
     database.store.unsubscribe(subscriber_id, Consent(source="t"))
-    response = client.get(path_of(link))
+    response = client.post(path_of(link))
     assert response.status_code == 409 and "sign up" in response.text
     assert database.store.get(subscriber_id).status is Status.unsubscribed
+
+
+def test_opening_a_confirmation_link_changes_nothing_until_the_button(client, settings, database) -> None:
+    """Mail scanners (Safe Links, URL Defense, Mimecast) GET every link, HEAD too: nobody is confirmed."""
+    signup(client, "scanned@example.org")
+    url = path_of(confirm_url(parse(outbox(settings)[0].read_bytes())))
+    subscriber = database.store.find("scanned@example.org")
+    assert subscriber is not None
+    for _ in range(3):
+        page = client.get(url, headers={"user-agent": "Mozilla/5.0 (compatible; SafeLinks scanner)"})
+        assert page.status_code == 200 and "Confirm your subscription" in page.text
+        assert page.text.count("<button") == 1 and "<script" not in page.text
+        assert f'method="post" action="{url}"' in page.text and "s…@example.org" in page.text
+        assert "scanned@example.org" not in page.text
+    assert client.head(url).status_code in (200, 405)
+    assert client.get(url + "/").status_code == 200
+    assert database.store.get(subscriber.id).status is Status.pending
+    assert [e.kind for e in database.store.events(subscriber.id)] == [ConsentKind.signup]
+    assert len(outbox(settings)) == 1  # no welcome email either
+
+    done = client.post(url)
+    assert done.status_code == 200 and "you are subscribed" in done.text
+    assert database.store.get(subscriber.id).status is Status.confirmed
+    assert database.store.events(subscriber.id)[-1].source == "web:confirm button"
+
+
+def test_the_confirm_button_refuses_other_sites_and_answers_a_trailing_slash(client, database, links) -> None:
+    pending = database.store.add("slash@example.org", status=Status.pending, consent=Consent(source="t"))
+    url = path_of(links.confirm_url(pending.id))
+    foreign = client.post(url, headers={"origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    assert database.store.get(pending.id).status is Status.pending
+    done = client.post(url + "/", headers={"origin": "https://news.example.org"})
+    assert done.status_code == 200 and "location" not in done.headers
+    assert database.store.get(pending.id).status is Status.confirmed
+    old = path_of(links.confirm_url(pending.id, now=time.time() - 8 * 24 * 3600))
+    assert client.post(old).status_code == 410  # an expired link offers a fresh one on POST too
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_unsubscribe_with_a_trailing_slash_is_answered_without_a_redirect(
+    client, database, links, method
+) -> None:
+    subscriber_id = _confirmed(database)
+    url = f"/u/{links.unsubscribe_token(subscriber_id)}/"
+    if method == "get":
+        response = client.get(url)
+        assert response.status_code == 200 and "<button" in response.text
+        assert database.store.get(subscriber_id).status is Status.confirmed
+    else:
+        response = client.post(url, data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200 and "You are unsubscribed" in response.text
+        assert database.store.get(subscriber_id).status is Status.unsubscribed
+    assert "location" not in response.headers and "set-cookie" not in response.headers

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_SECRET
+from newsletter.database import open_database
+from tests.conftest import TEST_SECRET, make_settings
+from tests.support.web_helpers import csrf_of
 
 NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
 
@@ -21,19 +25,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, extra: str = "") -> Path:
     config = tmp_path / "newsletter.toml"
     config.write_text(
         f'database_url = "sqlite:///{tmp_path / "newsletter.db"}"\n'
         f'secret_key = "{TEST_SECRET}"\n'
-        f'outbox_dir = "{tmp_path / "outbox"}"\n',
+        f'outbox_dir = "{tmp_path / "outbox"}"\n' + extra,
         encoding="utf-8",
     )
     return config
 
 
-def test_serve_starts_the_signup_form(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+@contextlib.contextmanager
+def _serving(tmp_path: Path, config: Path) -> Iterator[str]:
     subprocess.run(
         [*NEWSLETTER, "--config", str(config), "init"],
         check=True,
@@ -54,17 +58,57 @@ def test_serve_starts_the_signup_form(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
                 break
             except httpx.TransportError:
                 assert server.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "newsletter serve did not answer within 30 s"
                 time.sleep(0.1)
-        assert response.status_code == 200 and "Subscribe" in response.text
-        assert "server" not in response.headers  # no version banner
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _signup_ip(tmp_path: Path, base: str, address: str, forwarded: str) -> str | None:
+    with httpx.Client(base_url=base, timeout=10) as client:
+        token = csrf_of(client.get("/").text)
+        response = client.post(
+            "/subscribe",
+            data={"email": address, "csrf": token, "website": ""},
+            headers={"x-forwarded-for": forwarded},
+        )
+        assert response.status_code == 200, response.text
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'newsletter.db'}")
+    database = open_database(settings)
+    try:
+        deadline = time.monotonic() + 10
+        while (subscriber := database.store.find(address)) is None:  # applied just after the answer
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return database.store.events(subscriber.id)[0].ip
+    finally:
+        database.close()
+
+
+def test_serve_does_not_let_a_local_client_choose_its_ip(tmp_path: Path) -> None:
+    """uvicorn's own proxy headers would take X-Forwarded-For from 127.0.0.1 as it comes."""
+    with _serving(tmp_path, _config(tmp_path)) as base:
+        assert _signup_ip(tmp_path, base, "a@example.org", "nonsense-3") == "127.0.0.1"
+        assert _signup_ip(tmp_path, base, "b@example.org", "198.51.100.7") == "127.0.0.1"
+
+
+def test_serve_behind_a_trusted_proxy_takes_the_right_most_untrusted_address(tmp_path: Path) -> None:
+    config = _config(tmp_path, 'trusted_proxies = "127.0.0.1 ::1"\n')
+    with _serving(tmp_path, config) as base:
+        assert _signup_ip(tmp_path, base, "c@example.org", "nonsense-3, 198.51.100.7") == "198.51.100.7"
+
+
+def test_serve_starts_the_signup_form(tmp_path: Path) -> None:
+    with _serving(tmp_path, _config(tmp_path)) as base:
+        response = httpx.get(f"{base}/", timeout=2)
+        assert response.status_code == 200 and "Subscribe" in response.text
+        assert "server" not in response.headers  # no version banner
 
 
 def test_serve_without_an_initialised_database_says_what_to_do(tmp_path: Path) -> None:

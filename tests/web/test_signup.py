@@ -72,7 +72,7 @@ def test_signup_records_pending_consent_and_mails_a_confirmation(client, setting
     url = confirm_url(message)
     assert url.startswith("https://news.example.org/confirm/")
 
-    confirmed = client.get(path_of(url), headers={"user-agent": "TestBrowser/1.0"})
+    confirmed = client.post(path_of(url), headers={"user-agent": "TestBrowser/1.0"})
     assert confirmed.status_code == 200 and "you are subscribed" in confirmed.text
     assert database.store.get(subscriber.id).status is Status.confirmed
     kinds = [e.kind for e in database.store.events(subscriber.id)]
@@ -81,7 +81,7 @@ def test_signup_records_pending_consent_and_mails_a_confirmation(client, setting
     assert welcome["Subject"] == "Welcome to Burma Partnership"
     assert "/u/" in welcome["List-Unsubscribe"]
 
-    again = client.get(path_of(url))  # a second click is harmless
+    again = client.post(path_of(url))  # a second click is harmless
     assert again.status_code == 200 and again.text == confirmed.text
     assert [e.kind for e in database.store.events(subscriber.id)] == kinds
     assert len(outbox(settings)) == 2  # no second welcome
@@ -90,7 +90,7 @@ def test_signup_records_pending_consent_and_mails_a_confirmation(client, setting
 def test_welcome_email_can_be_switched_off(settings, database) -> None:
     with make_client(build_app(settings, database, welcome_email=False)) as client:
         signup(client, "quiet@example.org")
-        client.get(path_of(confirm_url(parse(outbox(settings)[0].read_bytes()))))
+        client.post(path_of(confirm_url(parse(outbox(settings)[0].read_bytes()))))
     assert database.store.find("quiet@example.org").status is Status.confirmed
     assert len(outbox(settings)) == 1
 

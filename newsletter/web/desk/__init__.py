@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from newsletter.web.context import WebContext
 
 
+UPLOAD_PATHS = ("/desk/editions/upload", "/desk/subscribers/import")
+"""The desk's file uploads: their routes check size and content, not the signup pages' form check."""
+
+
 def routers() -> list[APIRouter]:
     """Every desk router: ``auth.public`` (the sign-in pages) and the rest, each behind ``signed_in``."""
     from newsletter.web.desk import auth, editions, progress, stats, subscribers

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
 from newsletter.feedback.classify import classify
+from newsletter.feedback.reasons import reason
 from newsletter.feedback.records import FeedbackKind, FeedbackRecord
 from newsletter.feedback.stats import edition_stats
 from newsletter.web.desk.charts import Series, grouped_bars
@@ -36,20 +37,25 @@ GROWTH = {
 
 
 def bounce_reasons(context: DeskContext, edition_id: int) -> list[dict[str, Any]]:
-    """Each reason with its kind and how many recipients' bounces it explains, most frequent first."""
+    """Each reason with its kind and how many bounces it explains, most frequent first.
+
+    The reason recorded with the bounce where there is one; older rows are classified again from their
+    status and diagnostic, with the same classifier.
+    """
     counter: collections.Counter[tuple[str, str, str]] = collections.Counter()
-    query = select(FeedbackRecord.kind, FeedbackRecord.status, FeedbackRecord.diagnostic).where(
+    columns = (FeedbackRecord.kind, FeedbackRecord.status, FeedbackRecord.diagnostic, FeedbackRecord.reason)
+    query = select(*columns).where(
         FeedbackRecord.edition_id == edition_id,
         FeedbackRecord.kind.in_((FeedbackKind.hard_bounce, FeedbackKind.soft_bounce)),
     )
     with context.database.sessions() as session:
-        for kind, status, diagnostic in session.execute(query.execution_options(yield_per=1000)):
-            verdict = classify(status or "", diagnostic or "")
+        for kind, status, diagnostic, recorded in session.execute(query.execution_options(yield_per=1000)):
+            name = recorded or classify(status or "", diagnostic or "").reason
             label = "hard" if kind == FeedbackKind.hard_bounce else "soft"
-            counter[(label, verdict.reason, verdict.status or status or "")] += 1
+            counter[(label, name, status or "")] += 1
     return [
-        {"kind": kind, "reason": reason, "status": status, "count": count}
-        for (kind, reason, status), count in counter.most_common()
+        {"kind": kind, "reason": name, "meaning": reason(name).meaning, "status": status, "count": count}
+        for (kind, name, status), count in counter.most_common()
     ]
 
 

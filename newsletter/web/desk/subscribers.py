@@ -151,9 +151,10 @@ def resubscribe(
         return _person_page(request, signed, subscriber_id, notice="Already subscribed.")
     consent = _consent(request, signed, "resubscribe", reason=reason.strip())
     try:
-        mail = context.flow.request(subscriber.email, subscriber.name, consent)
+        attempt = context.flow.request(subscriber.email, subscriber.name, consent)
     except InvalidAddress as exc:
         return _person_page(request, signed, subscriber_id, status=422, error=str(exc))
+    mail = context.flow.apply(attempt)  # now, so the page shows the new state; the email after it
     if mail is not None:
         background.add_task(context.flow.deliver, mail)
     return _person_page(

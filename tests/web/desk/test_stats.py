@@ -51,8 +51,10 @@ def test_bounce_reasons_are_grouped_per_edition(
     client = signed_in_client(desk_settings(settings, tmp_path), database)
     page = client.get(f"/desk/editions/{edition.key}/stats")
     assert page.status_code == 200
-    assert "<td>unknown user</td><td>hard</td><td>5.1.1</td><td>2</td>" in page.text
-    assert "<td>mailbox full</td><td>soft</td>" in page.text
+    assert (
+        "<td>the mailbox does not exist (userunknown)</td><td>hard</td><td>5.1.1</td><td>2</td>" in page.text
+    )
+    assert "<td>the mailbox is full (mailboxfull)</td><td>soft</td>" in page.text
 
 
 def test_weekly_growth_counts_subscribed_confirmed_and_left(
