@@ -213,6 +213,7 @@ async def import_list(
     signed: SignedIn,
     file: Annotated[UploadFile, File()],
     confirmed: Annotated[str, Form(max_length=10)] = "",
+    encoding: Annotated[str, Form(max_length=40)] = "",
 ) -> HTMLResponse:
     from starlette.concurrency import run_in_threadpool
 
@@ -233,6 +234,7 @@ async def import_list(
             Path(name),
             status=Status.confirmed if confirmed else Status.pending,
             consent=_consent(request, signed, "import", file=label),
+            encoding=encoding.strip() or None,
         )
     except StoreError as exc:
         return _import_page(context, signed, status=422, error=str(exc).replace(name, label))

@@ -113,3 +113,25 @@ def test_csv_import_reports_each_bad_row_and_export_round_trips(
         "ann@example.org",
         "bob@example.org",
     }
+
+
+def test_a_large_csv_in_a_windows_encoding_imports_through_the_desk(
+    desk_config: Settings, database: Database
+) -> None:
+    """Bigger than any signup form and not UTF-8: the desk's upload is read by the importer, which
+    finds the encoding, not refused by the signup pages' form check."""
+    client = signed_in_client(desk_config, database)
+    rows = "email,name\n" + "".join(f"person{i}@example.org,Zoë Müller {i}\n" for i in range(3000))
+    body = rows.encode("cp1252")
+    assert len(body) > 64 * 1024
+    csrf = desk_csrf(client)
+    unsure = client.post("/desk/subscribers/import", files={"file": ("list.csv", body)}, data={"csrf": csrf})
+    assert unsure.status_code == 422 and "not UTF-8" in unsure.text  # the importer will not guess
+    assert database.store.count_by_status()["pending"] == 0
+    response = client.post(
+        "/desk/subscribers/import",
+        files={"file": ("list.csv", body)},
+        data={"csrf": csrf, "encoding": "cp1252"},
+    )
+    assert response.status_code == 200 and "Added 3000" in response.text
+    assert database.store.find("person7@example.org").name == "Zoë Müller 7"  # type: ignore[union-attr]
