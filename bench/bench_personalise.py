@@ -24,7 +24,7 @@ from newsletter.delivery.prepare import message_template, unsaved_edition  # noq
 from newsletter.delivery.send_loop import outbound_message  # noqa: E402
 from newsletter.edition.digest import load_digest  # noqa: E402
 from newsletter.edition.render import Renderer  # noqa: E402
-from newsletter.review.preview import fill_sample  # noqa: E402
+from newsletter.review.sample import fill_sample  # noqa: E402
 from subscribers.store import Recipient  # noqa: E402
 
 SETTINGS = Settings(

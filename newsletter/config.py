@@ -182,6 +182,11 @@ class Settings:
         65536, "memory cost of an editor's Argon2id password hash, in KiB (argon2-cffi's default)", minimum=64
     )
 
+    # -- what the editor sees before sending (preview, preflight) ---------------------------------------
+    spamassassin_command: str = setting(
+        "spamassassin", "SpamAssassin program preflight runs (offline, -L); not found: the check is skipped"
+    )
+
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check(field, getattr(self, field.name))

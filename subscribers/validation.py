@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
-
 from subscribers.errors import InvalidAddress
 
 MAX_NAME_LENGTH = 100
@@ -21,6 +19,9 @@ MAX_LOCAL_PART_OCTETS = 64  # RFC 5321 4.5.3.1.1; email-validator checks it only
 
 def normalise_email(raw: str) -> str:
     """The canonical form of an address, or InvalidAddress with email-validator's explanation."""
+    # Imported here: a send and most commands load the store but never check an address.
+    from email_validator import EmailNotValidError, validate_email
+
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidAddress("Please enter an email address.")
     if any(ch in raw for ch in "\r\n\x00"):

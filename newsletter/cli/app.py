@@ -1,4 +1,8 @@
-"""The ``newsletter`` Typer app: every command group registered in one place, and the error boundary.
+"""The ``newsletter`` command: every command registered in one place (``COMMANDS``), and the error boundary.
+
+Each command is one ``Lazy`` entry: name, ``module:attribute``, one-line help. Its module is imported only
+when the command runs or shows its own ``--help`` (``lazy`` says why and how), so ``newsletter --help``
+imports no stage and ``newsletter send`` imports only what a send uses. Add a command with one entry here.
 
 Settings are loaded once here (the root callback) and passed down; nothing below reads env vars.
 Every error a user can cause ends as one line on stderr and a non-zero exit, never a traceback:
@@ -9,42 +13,120 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from typer import _click
+from typer.core import TyperOption
 
-from newsletter.cli.editors import editors_app
-from newsletter.cli.feedback import bounces_app, stats_command
-from newsletter.cli.init import config_command, init_command
-from newsletter.cli.review import render_command
-from newsletter.cli.send import send_command
-from newsletter.cli.serve import serve_command
-from newsletter.cli.steering import cancel_command, pause_command, run_due_command
-from newsletter.cli.subscribers import subscribers_app
+from newsletter.cli.lazy import Lazy, LazyGroup, lazy_table
 from newsletter.config import config_path, load_settings
 from newsletter.errors import NewsletterError
-from subscribers.errors import StoreError
+
+COMMANDS = (
+    Lazy(
+        "init",
+        "newsletter.cli.init:init_command",
+        "Create or upgrade the database; write a secret key to newsletter.toml if none is configured.",
+    ),
+    Lazy(
+        "config",
+        "newsletter.cli.init:config_command",
+        "Show every setting, its current value (secrets hidden) and its environment variable.",
+    ),
+    Lazy(
+        "render",
+        "newsletter.cli.review:render_command",
+        "Render a digest for preview: edition.html and edition.txt (with a sample reader) and sample.eml.",
+    ),
+    Lazy(
+        "preview",
+        "newsletter.cli.review:preview_command",
+        "Write the editions, sample.eml, screenshots at 375 and 800 px and a contact sheet.",
+    ),
+    Lazy(
+        "preflight",
+        "newsletter.cli.review:preflight_command",
+        "Check an edition before sending; exit status 1 when there is an error.",
+    ),
+    Lazy(
+        "new-digest",
+        "newsletter.cli.review:new_digest_command",
+        "Write a dated, commented digest to fill in (never over an existing file).",
+    ),
+    Lazy(
+        "publish",
+        "newsletter.cli.review:publish_command",
+        "Put an edition in the web archive now (an edition is archived anyway once its send starts).",
+    ),
+    Lazy(
+        "send",
+        "newsletter.cli.send:send_command",
+        "Render DIGEST once and send it to every confirmed subscriber who has not had it yet.",
+    ),
+    Lazy(
+        "pause",
+        "newsletter.cli.steering:pause_command",
+        "Pause a running or scheduled send; `newsletter send DIGEST --resume` continues it.",
+    ),
+    Lazy(
+        "cancel",
+        "newsletter.cli.steering:cancel_command",
+        "Cancel a send for good: nobody else gets this edition (those who did, did).",
+    ),
+    Lazy(
+        "run-due",
+        "newsletter.cli.steering:run_due_command",
+        "Send every scheduled edition whose time has come (run it from cron, e.g. every minute).",
+    ),
+    Lazy(
+        "stats",
+        "newsletter.cli.feedback:stats_command",
+        "Per edition: sent, delivered, bounced (hard/soft), complained, unsubscribed.",
+    ),
+    Lazy(
+        "serve",
+        "newsletter.cli.serve:serve_command",
+        "Run the web app (signup form, confirm and unsubscribe links, webhooks) with uvicorn.",
+    ),
+    Lazy("subscribers", "newsletter.cli.subscribers:subscribers_app", "Manage the list."),
+    Lazy(
+        "bounces",
+        "newsletter.cli.feedback:bounces_app",
+        "Read bounces, complaints and unsubscribe requests.",
+    ),
+    Lazy("editors", "newsletter.cli.editors:editors_app", "Editors who may sign in to the desk (/desk/)."),
+)
+
+
+class ConfigOption(TyperOption):
+    """``--config PATH``, read here: Typer would build a pydantic TypeAdapter for it on every run."""
+
+    def process_value(self, ctx: _click.Context, value: Any) -> Path | None:
+        return None if value is None else Path(value)
+
+
+class NewsletterGroup(LazyGroup):
+    lazy = lazy_table(COMMANDS)
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.params = [
+            ConfigOption(param_decls=["--config"], type_descriptor=p.type_descriptor, help=p.help)
+            if isinstance(p, TyperOption) and p.name == "config"
+            else p
+            for p in self.params
+        ]
+
 
 app = typer.Typer(
+    cls=NewsletterGroup,
     help="Produce and deliver an email newsletter.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich costs more to import than the rest of --help together
 )
-app.command("init")(init_command)
-app.command("config")(config_command)
-app.command("render")(render_command)
-app.command("send")(send_command)
-app.command("pause")(pause_command)
-app.command("cancel")(cancel_command)
-app.command("run-due")(run_due_command)
-app.command("stats")(stats_command)
-app.command("serve")(serve_command)
-app.add_typer(subscribers_app, name="subscribers", help="Manage the list.")
-app.add_typer(bounces_app, name="bounces")
-app.add_typer(editors_app, name="editors")
 
 
 @app.callback()
@@ -61,6 +143,11 @@ def _load(
 def main() -> None:
     try:
         app(standalone_mode=True)
-    except (NewsletterError, StoreError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+    except Exception as exc:
+        # Imported here: a StoreError means the store is loaded already, and --help never needs it.
+        from subscribers.errors import StoreError
+
+        if not isinstance(exc, NewsletterError | StoreError):
+            raise
+        typer.secho(f"error: {exc}", err=True, fg="red", bold=True)
         sys.exit(1)

@@ -7,11 +7,14 @@ Settings are loaded once, in ``app``'s callback, and kept on the root context; c
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from newsletter.config import Settings
-from newsletter.database import Database, open_database
+
+if TYPE_CHECKING:  # the database (SQLAlchemy) is imported by the commands that open one, when they run
+    from newsletter.database import Database
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -22,6 +25,8 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def database_of(ctx: typer.Context) -> Database:
     """The database of the command's settings, opened (not migrated: that is ``newsletter init``)."""
+    from newsletter.database import open_database
+
     return open_database(settings_of(ctx))
 
 

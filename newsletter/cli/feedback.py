@@ -17,19 +17,15 @@ from typing import Annotated, Any
 import typer
 
 from newsletter.cli.common import database_of, settings_of
-from newsletter.database import open_database
 from newsletter.errors import NewsletterError
-from newsletter.feedback.dsn import parse_report
-from newsletter.feedback.events import MalformedFeedback
-from newsletter.feedback.mailbox import open_source, process
-from newsletter.feedback.reasons import ACTION_TEXT, Action
-from newsletter.feedback.stats import edition_stats, recipients, refused_text
 
 CLASSIFY_FIELDS = ("file", "recipient", "status", "reason", "kind", "fault", "action")
 bounces_app = typer.Typer(help="Read bounces, complaints and unsubscribe requests.", no_args_is_help=True)
 
 
 def _line(name: str, kind: str, detail: str, **fields: str) -> dict[str, Any]:
+    from newsletter.feedback.reasons import ACTION_TEXT, Action
+
     return {
         "file": name,
         "recipient": "",
@@ -45,6 +41,10 @@ def _line(name: str, kind: str, detail: str, **fields: str) -> dict[str, Any]:
 
 def classify_file(path: Path) -> list[dict[str, Any]]:
     """The classify lines for one file (shared by the command and the corpus accuracy tests)."""
+    from newsletter.feedback.dsn import parse_report
+    from newsletter.feedback.events import MalformedFeedback
+    from newsletter.feedback.reasons import ACTION_TEXT, Action
+
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -105,6 +105,9 @@ def process_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines: each message, then a summary")] = False,
 ) -> None:
     """Apply the bounces, complaints and unsubscribe requests in a mailbox; keep what is not understood."""
+    from newsletter.database import open_database
+    from newsletter.feedback.mailbox import open_source, process
+
     settings = settings_of(ctx)
     database = open_database(settings)
     try:
@@ -134,6 +137,8 @@ def stats_command(
     who: Annotated[bool, typer.Option("--recipients", help="also list who got what (one line each)")] = False,
 ) -> None:
     """Per edition: sent, delivered, bounced (hard/soft), complained, unsubscribed."""
+    from newsletter.feedback.stats import edition_stats, recipients, refused_text
+
     database = database_of(ctx)
     try:
         editions = database.ledger.editions()

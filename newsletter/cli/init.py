@@ -8,13 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from newsletter.cli.common import settings_of
 from newsletter.config import ENV_PREFIX, append_settings, new_secret_key
-from newsletter.database import open_database
-from subscribers.models import Status
-from subscribers.store import Consent
 
 DEMO_DOMAIN = "example.org"
 URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -26,6 +22,12 @@ def init_command(
     demo: Annotated[int, typer.Option(min=0, help="add N confirmed example.org subscribers")] = 0,
 ) -> None:
     """Create or upgrade the database; write a secret key to newsletter.toml if none is configured."""
+    from rich.console import Console
+
+    from newsletter.database import open_database
+    from subscribers.models import Status
+    from subscribers.store import Consent
+
     settings = settings_of(ctx)
     database = open_database(settings, migrate=True)
     out = Console(stderr=True)

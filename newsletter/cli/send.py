@@ -12,25 +12,22 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from newsletter.cli.common import report, settings_of
-from newsletter.config import Settings
-from newsletter.database import Database, open_database
-from newsletter.delivery.links import Links
-from newsletter.delivery.prepare import PreparedEdition, edition_key, prepare_edition
-from newsletter.delivery.send_run import SendSummary
-from newsletter.dispatch.parallel import build_sender, send_edition
-from newsletter.edition.digest import Digest, load_digest
-from newsletter.edition.render import Renderer
-from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
-from subscribers.validation import normalise_email
+
+if TYPE_CHECKING:  # the stages are imported where they are used, so `send --help` imports none of them
+    from newsletter.config import Settings
+    from newsletter.database import Database
+    from newsletter.delivery.links import Links
+    from newsletter.delivery.prepare import PreparedEdition
+    from newsletter.delivery.send_run import SendSummary
+    from newsletter.edition.digest import Digest, LocatedDigest
+    from newsletter.edition.render import Renderer
+    from newsletter.edition.stored import EditionStatus
 
 EXIT_STOPPED = 3
 """Exit status of a send that stopped before the end (paused, threshold, cancelled): scripts can tell."""
@@ -52,6 +49,11 @@ def run_send(
     settings: Settings, database: Database, links: Links, prepared: PreparedEdition, as_json: bool
 ) -> SendSummary:
     """The send with a progress bar on stderr (transient with --json); the transports are closed after."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from newsletter.dispatch.parallel import send_edition
+
     err = Console(stderr=True, highlight=False)
     total = database.store.count_confirmed()
     with Progress(
@@ -76,6 +78,9 @@ def report_stopped(summary: SendSummary, resume_hint: str) -> None:
     stop = summary.stop
     if stop is None:
         return
+    from rich.console import Console
+    from rich.markup import escape
+
     err = Console(stderr=True, highlight=False)
     err.print(f"[bold yellow]send stopped:[/] {escape(str(stop))}")
     if stop.reason.resumable:
@@ -94,12 +99,21 @@ def send_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted or paused send")] = False,
     at: Annotated[str | None, typer.Option("--at", help='schedule: "2026-12-01 07:00" (local time)')] = None,
+    force: Annotated[bool, typer.Option("--force", help="send even when preflight finds errors")] = False,
 ) -> None:
     """Render DIGEST once and send it to every confirmed subscriber who has not had it yet."""
+    from newsletter.database import open_database
+    from newsletter.delivery.links import Links
+    from newsletter.delivery.prepare import prepare_edition
+    from newsletter.edition.digest import load_located_digest
+    from newsletter.edition.render import Renderer
+    from subscribers.validation import normalise_email
+
     settings = settings_of(ctx)
     if transport is not None:
         settings = settings.replace(transport=transport)
-    parsed = load_digest(digest)
+    located = load_located_digest(digest)
+    parsed = located.digest
     links = Links(settings)  # refuses early when no secret is configured
     scheduled = parse_at(at) if at is not None else None
     addresses = [normalise_email(a) for a in test or []]
@@ -109,6 +123,8 @@ def send_command(
         if dry_run:
             dry_run_send(settings, database, renderer, parsed, as_json)
             return
+        if not addresses:
+            gate(settings, database, located, renderer, str(digest), force=force)
         prepared = prepare_edition(parsed, renderer, database.ledger, settings)
         if addresses:
             test_send(settings, database, links, prepared, addresses, as_json)
@@ -123,10 +139,51 @@ def send_command(
         database.close()
 
 
+def gate(
+    settings: Settings,
+    database: Database,
+    located: LocatedDigest,
+    renderer: Renderer,
+    digest: str,
+    *,
+    force: bool,
+) -> None:
+    """Preflight before every real send (and schedule); errors stop it before anything is stored.
+
+    A send that has already started is resumed without it: what some readers got, all of them get.
+    """
+    from rich.console import Console
+
+    from newsletter.cli.review import print_findings
+    from newsletter.edition.digest import edition_key
+    from newsletter.review.findings import Severity, has_errors
+    from newsletter.review.preflight import run_preflight
+
+    stored = database.ledger.find_edition(edition_key(located.digest))
+    if stored is not None and stored.started_at is not None:
+        return
+    findings = run_preflight(settings, located, renderer=renderer)
+    if any(f.severity is not Severity.note for f in findings):
+        print_findings(f"preflight of {digest}", findings)
+    if not has_errors(findings):
+        return
+    if force:
+        Console(stderr=True, highlight=False).print(
+            "[bold yellow]--force:[/] sending despite the errors above"
+        )
+        return
+    raise SendRefused(
+        f"preflight found {sum(f.severity is Severity.error for f in findings)} error(s) in {digest}; "
+        "fix them (see above, or `newsletter preflight` for details) or pass --force to send anyway"
+    )
+
+
 def dry_run_send(
     settings: Settings, database: Database, renderer: Renderer, digest: Digest, as_json: bool
 ) -> None:
     """Render and count; nothing is stored and nothing is sent."""
+    from newsletter.edition.digest import edition_key
+
     rendered = renderer.render_edition(digest, settings)
     report(
         {
@@ -151,6 +208,8 @@ def test_send(
     as_json: bool,
 ) -> None:
     """Send only to the given addresses; the ledger does not count it as the real delivery."""
+    from newsletter.dispatch.parallel import build_sender
+
     sender = build_sender(settings, database, links)
     try:
         results = sender.send_test(prepared, addresses)
@@ -179,6 +238,10 @@ def schedule_send(
     as_json: bool,
 ) -> None:
     """Store the edition with a time; ``newsletter run-due`` sends it then."""
+    from rich.console import Console
+
+    from newsletter.edition.stored import EditionStatus
+
     edition = prepared.edition
     if status is not EditionStatus.draft:
         raise SendRefused(f"edition {edition.key} is {status}; only an edition not yet sent can be scheduled")
@@ -201,6 +264,8 @@ def real_send(
     as_json: bool,
 ) -> None:
     """Say what is about to happen, ask (unless --yes), send with a progress bar, report."""
+    from rich.console import Console
+
     err = Console(stderr=True, highlight=False)
     edition = prepared.edition
     total = database.store.count_confirmed()
@@ -231,6 +296,8 @@ def real_send(
 
 
 def _check_status(key: str, status: EditionStatus | None, resume: bool, digest: str) -> None:
+    from newsletter.edition.stored import EditionStatus
+
     if status is EditionStatus.cancelled:
         raise SendRefused(f"edition {key} was cancelled; send it under a new date or issue name")
     if status in (EditionStatus.sending, EditionStatus.paused) and not resume:

@@ -12,19 +12,16 @@ overlapping cron runs never send the same edition twice.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from newsletter.cli.common import database_of, settings_of
-from newsletter.database import open_database
-from newsletter.delivery.ledger import Ledger
-from newsletter.delivery.links import Links
-from newsletter.delivery.prepare import stored_edition
-from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import SendRefused
-from subscribers.models import utcnow
+
+if TYPE_CHECKING:  # the stages are imported where they are used, so `--help` imports none of them
+    from newsletter.delivery.ledger import Ledger
+    from newsletter.edition.stored import Edition
 
 
 def _edition(ledger: Ledger, key: str) -> Edition:
@@ -39,6 +36,10 @@ def pause_command(
     edition: Annotated[str, typer.Argument(help="edition key, e.g. 2011-07-11-weekly-highlights")],
 ) -> None:
     """Pause a running or scheduled send; `newsletter send DIGEST --resume` continues it."""
+    from rich.console import Console
+
+    from newsletter.edition.stored import EditionStatus
+
     database = database_of(ctx)
     try:
         found = _edition(database.ledger, edition)
@@ -63,6 +64,10 @@ def cancel_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
     """Cancel a send for good: nobody else gets this edition (those who did, did)."""
+    from rich.console import Console
+
+    from newsletter.edition.stored import EditionStatus
+
     database = database_of(ctx)
     try:
         found = _edition(database.ledger, edition)
@@ -84,7 +89,14 @@ def run_due_command(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON summary per edition sent")] = False,
 ) -> None:
     """Send every scheduled edition whose time has come (run it from cron, e.g. every minute)."""
+    from rich.console import Console
+
     from newsletter.cli.send import EXIT_STOPPED, report_stopped, run_send
+    from newsletter.database import open_database
+    from newsletter.delivery.links import Links
+    from newsletter.delivery.prepare import stored_edition
+    from newsletter.edition.stored import EditionStatus
+    from subscribers.models import utcnow
 
     settings = settings_of(ctx)
     links = Links(settings)

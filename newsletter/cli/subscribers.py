@@ -16,13 +16,8 @@ import typer
 
 from newsletter.cli.common import database_of, settings_of
 from newsletter.errors import NewsletterError
-from newsletter.feedback.stats import history
-from subscribers.importer import export_csv, import_csv
-from subscribers.models import Status
-from subscribers.store import Consent
-from subscribers.validation import normalise_email
 
-subscribers_app = typer.Typer(no_args_is_help=True)
+subscribers_app = typer.Typer(help="Manage the list.", no_args_is_help=True)
 
 
 @subscribers_app.command()
@@ -35,6 +30,9 @@ def add(
     ] = False,
 ) -> None:
     """Add one address (pending unless --confirmed)."""
+    from subscribers.models import Status
+    from subscribers.store import Consent
+
     database = database_of(ctx)
     try:
         subscriber = database.store.add(
@@ -63,6 +61,10 @@ def import_(
     ] = None,
 ) -> None:
     """Import a CSV; every bad row is reported with its line number, the good rows are written."""
+    from subscribers.importer import import_csv
+    from subscribers.models import Status
+    from subscribers.store import Consent
+
     database = database_of(ctx)
     try:
         report = import_csv(
@@ -92,6 +94,8 @@ def export(
     out: Annotated[Path | None, typer.Option(help="write to this file (default: stdout)")] = None,
 ) -> None:
     """Export every subscriber as CSV (email, name, status, created_at, confirmed_at)."""
+    from subscribers.importer import export_csv
+
     database = database_of(ctx)
     try:
         if out is None:
@@ -129,6 +133,9 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """One address's history: status, consent evidence, feedback and deliveries."""
+    from newsletter.feedback.stats import history
+    from subscribers.validation import normalise_email
+
     database = database_of(ctx)
     try:
         story = history(database.sessions, normalise_email(email))
@@ -202,6 +209,7 @@ def erase(
 ) -> None:
     """Remove a person's data; a hash of the address stays so it cannot be re-added without fresh consent."""
     from newsletter.readers.privacy import erase as forget
+    from subscribers.store import Consent
 
     database = database_of(ctx)
     try:

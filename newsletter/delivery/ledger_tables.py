@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import TextClause
 
@@ -93,6 +92,8 @@ def ids_in(dialect: str, column: IdColumn, ids: Iterable[int] | None = None) -> 
         sql = f"{column} IN (SELECT value FROM json_each(:ids))"  # noqa: S608 (a fixed column name)
         return text(sql).bindparams(bindparam("ids", value, type_=String()))
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY  # not imported at all for a SQLite database
+
         return text(f"{column} = ANY(:ids)").bindparams(bindparam("ids", value, type_=ARRAY(BigInteger)))
     raise ValueError(f"the ledger supports SQLite and PostgreSQL, not {dialect}")
 

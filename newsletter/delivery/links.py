@@ -10,6 +10,7 @@ import hmac
 import re
 
 from newsletter.config import Settings
+from newsletter.edition.digest import archive_url
 from subscribers.tokens import Hmac256, Purpose, TokenSigner
 
 CONFIRM_TTL_SECONDS = 7 * 24 * 3600
@@ -48,7 +49,7 @@ class Links:
         return f"{self._base}/confirm/{token}"
 
     def archive_url(self, edition_key: str) -> str:
-        return f"{self._base}/archive/{edition_key}"
+        return archive_url(self._base, edition_key)
 
     def _verp_signature(self, edition_id: int, subscriber_id: int) -> str:
         return self._verp_mac.digest(f"{edition_id}\x1f{subscriber_id}".encode())[:5].hex()

@@ -12,22 +12,16 @@ import dataclasses
 import email.utils
 import hashlib
 import json
-import re
 
 from newsletter.config import Settings
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.message import encode_text, format_address, single_line
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.edition.digest import Digest
+from newsletter.edition.digest import Digest, edition_key
 from newsletter.edition.render import RenderedEdition, Renderer
 from newsletter.edition.stored import Edition
 from newsletter.errors import SendRefused
 from subscribers.models import utcnow
-
-
-def edition_key(digest: Digest) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", digest.issue.lower()).strip("-")[:80] or "edition"
-    return f"{digest.date.isoformat()}-{slug}"
 
 
 def content_hash(rendered: RenderedEdition) -> str:

@@ -14,13 +14,11 @@ exit within a second, as if killed with it, so a resumed send never races an orp
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
 import threading
 import time
-from multiprocessing.queues import Queue
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
@@ -34,6 +32,9 @@ from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
 from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.feedback.refusals import RefusalWatch
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
 
 PARENT_CHECK_SECONDS = 0.5
 ORPHAN_EXIT = 70
@@ -78,6 +79,8 @@ def _send_in_parallel(
     claim_edition(ledger, edition, settings.transport)
     total = database.store.count_confirmed()
     shard_settings = settings.replace(send_rate=settings.send_rate / count)
+    import multiprocessing  # only a send split over workers starts processes
+
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
     events: Queue[tuple[str, int, Any]] = context.Queue()
     workers = [

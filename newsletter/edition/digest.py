@@ -1,14 +1,19 @@
 """The digest: the week's content as data, validated before anything is rendered or sent.
 
-A digest is YAML or JSON (the same structure). Validation errors are gathered into one DigestError whose
-message names the file, the line (YAML always gives one; JSON gives one for syntax errors) and the field
-path, so the editor can fix every problem in one pass.
+A digest is YAML, JSON (the same structure) or Markdown with YAML front matter (``markdown_digest``
+turns it into the same data). Validation errors are gathered into one DigestError whose message names
+the file, the line (YAML and Markdown always give one; JSON gives one for syntax errors) and the field
+path, so the editor can fix every problem in one pass. ``locate_digest`` keeps the lines for later
+readers such as preflight, which say where in the file a finding comes from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -16,9 +21,12 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from newsletter.edition.yaml_lines import Loc, read_yaml, yaml_node_line
 from newsletter.errors import DigestError
 
 MAX_DIGEST_BYTES = 5_000_000
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
 
 
 class _Model(BaseModel):
@@ -111,65 +119,86 @@ class Digest(_Model):
         return out
 
 
-def _yaml_line(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """Line (1-based) of the node at ``loc`` in a composed YAML tree, or of its nearest existing parent."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            if match is None:
-                break
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
+def edition_key(digest: Digest) -> str:
+    """``2011-07-11-weekly-highlights``: the stable name of an edition (ledger, Message-IDs, archive URL)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", digest.issue.lower()).strip("-")[:80] or "edition"
+    return f"{digest.date.isoformat()}-{slug}"
 
 
-def _format_errors(path: Path, exc: ValidationError, root: yaml.Node | None) -> str:
+def archive_url(base_url: str, key: str) -> str:
+    """The stable web address of an edition: ``/archive/<date>-<issue>/``."""
+    return f"{base_url.rstrip('/')}/archive/{key}/"
+
+
+def field_name(loc: Loc) -> str:
+    """``sections[7].items[0].url`` for ("sections", 7, "items", 0, "url")."""
+    return ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[") or "(top)"
+
+
+def yaml_locator(root: yaml.Node | None, offset: int = 0) -> Callable[[Loc], int | None]:
+    """Lines of fields in a YAML text that starts ``offset`` lines into its file (front matter: 1)."""
+
+    def locate(loc: Loc) -> int | None:
+        line = yaml_node_line(root, loc)
+        return line + offset if line is not None else None
+
+    return locate
+
+
+def _no_lines(loc: Loc) -> int | None:
+    return None
+
+
+def _format_errors(path: Path, exc: ValidationError, locate: Callable[[Loc], int | None]) -> str:
     lines = [f"{path}: {exc.error_count()} problem(s) in the digest:"]
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        field = (
-            ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[") or "(top)"
-        )
-        line = _yaml_line(root, loc) if root is not None else None
+        line = locate(loc)
         where = f"line {line}, " if line else ""
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}{field}: {message}")
+        lines.append(f"  {where}{field_name(loc)}: {message}")
     return "\n".join(lines)
 
 
-def parse_digest(text: str, path: Path) -> Digest:
-    """Validate digest text; ``path`` only names the source in messages and picks the format."""
-    root: yaml.Node | None = None
-    data: Any
+@dataclasses.dataclass(frozen=True)
+class LocatedDigest:
+    """A validated digest and where its fields are in the file it came from (None where unknown)."""
+
+    digest: Digest
+    path: Path
+    locate: Callable[[Loc], int | None]
+
+
+def _parse_data(text: str, path: Path) -> tuple[Any, Callable[[Loc], int | None]]:
+    if path.suffix.lower() in MARKDOWN_SUFFIXES:
+        from newsletter.edition.markdown_digest import markdown_to_data  # markdown-it only when needed
+
+        return markdown_to_data(text, path)
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            return json.loads(text), _no_lines
         except json.JSONDecodeError as exc:
             raise DigestError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
-    else:
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise DigestError(f"{path}: {where}not valid YAML: {problem}") from None
+    data, root = read_yaml(text, path)
+    return data, yaml_locator(root)
+
+
+def locate_digest(text: str, path: Path) -> LocatedDigest:
+    """Validate digest text; ``path`` names the source in messages and picks the format by its suffix."""
+    data, locate = _parse_data(text, path)
     if not isinstance(data, dict):
         raise DigestError(f"{path}: a digest is a mapping of fields (newsletter, title, lead, sections …)")
     try:
-        return Digest.model_validate(data)
+        return LocatedDigest(Digest.model_validate(data), path, locate)
     except ValidationError as exc:
-        raise DigestError(_format_errors(path, exc, root)) from None
+        raise DigestError(_format_errors(path, exc, locate)) from None
 
 
-def load_digest(path: Path) -> Digest:
+def parse_digest(text: str, path: Path) -> Digest:
+    return locate_digest(text, path).digest
+
+
+def read_digest_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -177,7 +206,14 @@ def load_digest(path: Path) -> Digest:
     if len(raw) > MAX_DIGEST_BYTES:
         raise DigestError(f"{path}: {len(raw)} bytes is too large for a digest (limit {MAX_DIGEST_BYTES})")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DigestError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return parse_digest(text, path)
+
+
+def load_located_digest(path: Path) -> LocatedDigest:
+    return locate_digest(read_digest_text(path), path)
+
+
+def load_digest(path: Path) -> Digest:
+    return load_located_digest(path).digest

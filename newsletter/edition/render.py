@@ -15,6 +15,7 @@ Library errors never reach the user as tracebacks: Jinja, MJML and CSS inlining 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import textwrap
@@ -30,7 +31,7 @@ import mjml
 from jinja2.runtime import Context
 
 from newsletter.config import PROJECT_ROOT, Settings
-from newsletter.edition.digest import Digest
+from newsletter.edition.digest import Digest, archive_url, edition_key
 from newsletter.errors import RenderError
 
 PER_RECIPIENT_SLOTS: Final = ("name", "unsubscribe_url")
@@ -152,6 +153,24 @@ def compile_mjml(source: str, template: str) -> str:
     return html
 
 
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's cache of compiled templates between runs (compiling them costs more than rendering).
+
+    Keyed by template file and checked against its source, so an edited template is compiled afresh.
+    A cache that cannot be written (a read-only or full disk) is no cache, not a failed render."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    try:
+        return _QuietBytecodeCache()  # in Jinja's private per-user folder under the temp directory
+    except (OSError, RuntimeError):
+        return None
+
+
 class Renderer:
     """Renders editions and transactional emails from one templates directory.
 
@@ -177,6 +196,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=_bytecode_cache(),
         )
         self.env.globals["slot"] = slot_marker
         self.env.filters.update(wrap=wrap_text, heading=heading, longdate=long_date, ref=link_ref)
@@ -184,7 +204,14 @@ class Renderer:
         # no remote loading: rendering must not depend on (or leak to) the network.
         self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 
-    def render_edition(self, digest: Digest, settings: Settings) -> RenderedEdition:
+    def render_edition(
+        self, digest: Digest, settings: Settings, *, web_copy: bool = False
+    ) -> RenderedEdition:
+        """The edition as mailed, or with ``web_copy`` the archive's copy, which carries no personal slot.
+
+        Every mailed edition links to its web copy (``view_url``); that copy is the same for every reader,
+        so the link needs no per-recipient signature.
+        """
         base_url = settings.base_url.rstrip("/")
         links: list[str] = []
         for url in [digest.lead.url, *(item.url for item in digest.all_items())]:
@@ -199,6 +226,8 @@ class Renderer:
             "lang": DEFAULT_LANG,
             "base_url": base_url,
             "signup_url": f"{base_url}/",
+            "view_url": archive_url(base_url, edition_key(digest)),
+            "web_copy": web_copy,
             "postal_address": settings.postal_address,
             "links": links,
             "link_numbers": {url: number for number, url in enumerate(links, start=1)},

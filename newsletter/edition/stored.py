@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, String, Text, func, select, update
+from sqlalchemy import DateTime, Enum, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from subscribers.db import Base
@@ -46,6 +46,19 @@ class Edition(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """Set by ``newsletter publish``: in the archive before (or without) a send."""
+
+    @property
+    def in_archive(self) -> bool:
+        """Public once its send has started, or once the editor published it."""
+        return self.started_at is not None or self.published_at is not None
+
+    @property
+    def archived_at(self) -> dt.datetime:
+        """When it became public: the earlier of the send's start and the publication."""
+        times = [t for t in (self.started_at, self.published_at) if t is not None]
+        return min(times) if times else self.created_at
 
 
 class EditionArchive:
@@ -79,6 +92,27 @@ class EditionArchive:
             edition.digest_json, edition.content_hash = digest_json, content_hash
             session.flush()
             return edition
+
+    def archived_editions(self, limit: int = 500) -> list[Edition]:
+        """Editions in the archive (send started, or published), newest first."""
+        query = (
+            select(Edition)
+            .where(or_(Edition.started_at.is_not(None), Edition.published_at.is_not(None)))
+            .order_by(Edition.key.desc())
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def publish(self, edition_id: int) -> bool:
+        """Put an edition in the archive now; False when it already was."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Edition)
+                .where(Edition.id == edition_id, Edition.published_at.is_(None))
+                .values(published_at=utcnow())
+            )
+            return bool(getattr(result, "rowcount", 0))
 
     def edition_status(self, edition_id: int) -> EditionStatus | None:
         with self._sessions() as session:

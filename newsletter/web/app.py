@@ -1,10 +1,10 @@
-"""The web app factory: signup form, confirm and unsubscribe links, webhooks.
+"""The web app factory: signup form, confirm and unsubscribe links, webhooks, the archive.
 
 ``create_app(settings, database)`` builds everything from the settings it is given (nothing reads the
 environment) and keeps the shared parts on ``app.state``: ``settings``, ``database``, ``links``,
 ``renderer`` and ``transport_factory`` (a callable opening the configured transport; tests and the
 benchmark may replace it). Routes live in small modules: ``forms`` (signup), ``tokens`` (confirm and
-unsubscribe links), ``webhooks`` (provider feedback).
+unsubscribe links), ``webhooks`` (provider feedback), ``archive`` (past editions and their feed).
 
 No visitor ever sees a traceback: every error becomes a plain page with a status code; the details go
 to the server log. The OpenAPI pages are off: they are not part of the service and need inline script.
@@ -31,7 +31,8 @@ from newsletter.edition.render import Renderer
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.readers.signup import SignupFlow
 from newsletter.readers.transactional import TransactionalMail
-from newsletter.web import forms, tokens
+from newsletter.review.web_copy import WebCopies
+from newsletter.web import archive, forms, tokens
 from newsletter.web.clients import ForwardingError
 from newsletter.web.context import WebContext
 from newsletter.web.formbody import FormBodyCheck
@@ -77,6 +78,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.database = db
     app.state.links = links
     app.state.renderer = renderer
+    app.state.web_copies = WebCopies(settings, renderer)
     transport_factory: Callable[[], Transport] = lambda: open_transport(settings)  # noqa: E731
     app.state.transport_factory = transport_factory
 
@@ -118,6 +120,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=static_dir(settings)), name="static")
     app.include_router(forms.router)
     app.include_router(tokens.router)
+    app.include_router(archive.router)
     from newsletter.web import webhooks
 
     app.include_router(webhooks.router)

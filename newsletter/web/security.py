@@ -34,6 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_TTL_SECONDS = 6 * 3600
 EMBED_PATH = "/embed"
+ARCHIVE_PREFIX = "/archive/"
+ARCHIVE_PAGES = (ARCHIVE_PREFIX, ARCHIVE_PREFIX + "feed.atom")  # the site's own pages, strict CSP
 _FRAME_SOURCE = re.compile(r"^(\*|'self'|'none'|[a-z][a-z0-9+.-]*:(//[a-z0-9.*:-]+)?)$", re.IGNORECASE)
 
 
@@ -107,19 +109,27 @@ class SecurityHeaders:
         )
         self._csp = f"{base}; frame-ancestors 'none'"
         self._embed_csp = f"{base}; frame-ancestors {frame_ancestors(embed_ancestors)}"
+        # An edition's web copy is the email's own HTML: inline styles, remote images; still no script.
+        self._edition_csp = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        embed = scope.get("path") == EMBED_PATH
+        path = str(scope.get("path", ""))
+        embed = path == EMBED_PATH
+        edition = path.startswith(ARCHIVE_PREFIX) and path not in ARCHIVE_PAGES
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 # A route may set its own (the desk's pages allow their script; its preview frame).
                 if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = self._embed_csp if embed else self._csp
+                    csp = self._embed_csp if embed else self._edition_csp if edition else self._csp
+                    headers["Content-Security-Policy"] = csp
                 if not embed and "x-frame-options" not in headers:
                     headers["X-Frame-Options"] = "DENY"
                 headers["X-Content-Type-Options"] = "nosniff"

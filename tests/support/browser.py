@@ -8,18 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from tests.support.services import unavailable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.support.services import CHROMIUM, CHROMIUM_ARGS, unavailable
 
 
 def axe_violations(page: Any) -> list[str]:

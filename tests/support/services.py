@@ -30,3 +30,16 @@ def unavailable(reason: str) -> None:
     if REQUIRE:
         pytest.fail(f"{reason} (NEWSLETTER_REQUIRE_SERVICES is set, so this is a failure)")
     pytest.skip(reason)
+
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's chromium, driven by Playwright (never ``playwright install``): the browser tests and benches."""
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]

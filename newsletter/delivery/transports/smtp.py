@@ -38,9 +38,9 @@ import smtplib
 import ssl
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
-from newsletter.delivery.dkim import DkimSigner
 from newsletter.delivery.message import OutboundMessage
 from newsletter.delivery.personalise import MessageTemplate
 from newsletter.delivery.transports.base import Outcome, SendResult, Transport
@@ -53,6 +53,9 @@ from newsletter.delivery.transports.smtp_wire import (
     usable,
 )
 from newsletter.errors import ConfigError, TransportError
+
+if TYPE_CHECKING:  # dkimpy and cryptography are imported only when a DKIM key is configured
+    from newsletter.delivery.dkim import DkimSigner
 
 __all__ = ["SmtpTransport", "SmtpUrl", "outcome_for"]
 
@@ -160,18 +163,25 @@ class SmtpTransport(Transport):
         self.window = 2 * concurrency
         self.timeout = timeout
         self._signer = signer
-        self._opener = Opener(self.url, timeout, tls_context or ssl.create_default_context(), local_hostname)
+        if tls_context is None and (self.url.implicit_tls or self.url.starttls):
+            tls_context = ssl.create_default_context()  # loading the CA store costs: only when TLS is used
+        self._opener = Opener(self.url, timeout, tls_context, local_hostname)
         self._selector = selectors.DefaultSelector()
         self._channels: list[Channel] = []
         self.connections_opened = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpTransport:
+        signer = None
+        if settings.dkim_key_path:
+            from newsletter.delivery.dkim import DkimSigner
+
+            signer = DkimSigner.from_settings(settings)
         return cls(
             settings.smtp_url,
             concurrency=settings.smtp_concurrency,
             timeout=settings.smtp_timeout,
-            signer=DkimSigner.from_settings(settings),
+            signer=signer,
         )
 
     # -- the batch interface ----------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class Opener:
 
     url: SmtpUrl
     timeout: float
-    tls_context: ssl.SSLContext
+    tls_context: ssl.SSLContext | None  # None for a server spoken to without TLS
     local_hostname: str | None = None
 
     def open(self) -> smtplib.SMTP:

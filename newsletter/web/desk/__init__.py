@@ -37,6 +37,7 @@ def install(app: FastAPI, web: WebContext) -> None:
 
     from newsletter.web.desk.context import DeskContext, DeskRefusal
     from newsletter.web.desk.editors import EditorStore
+    from newsletter.web.desk.findings import DeskFindings
     from newsletter.web.desk.runner import SendRunner
     from newsletter.web.desk.session import DeskSessions
     from newsletter.web.ratelimit import SlidingWindowLimiter
@@ -56,6 +57,7 @@ def install(app: FastAPI, web: WebContext) -> None:
         csrf=web.csrf,
         flow=web.flow,
         runner=SendRunner(settings),
+        findings=DeskFindings(settings, app.state.renderer),
         ip_limiter=SlidingWindowLimiter(settings.desk_signin_limit_per_ip, settings.desk_signin_window),
         account_limiter=SlidingWindowLimiter(
             settings.desk_signin_limit_per_account, settings.desk_signin_window

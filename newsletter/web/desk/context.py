@@ -22,6 +22,7 @@ from newsletter.edition.render import Renderer
 from newsletter.edition.stored import Edition
 from newsletter.readers.signup import SignupFlow
 from newsletter.web.desk.editors import Editor, EditorStore, generation
+from newsletter.web.desk.findings import DeskFindings
 from newsletter.web.desk.runner import KEY, SendRunner
 from newsletter.web.desk.session import COOKIE, SAFE_METHODS, DeskSession, DeskSessions
 from newsletter.web.pages import Pages
@@ -46,6 +47,7 @@ class DeskContext:
     csrf: CsrfTokens  # the stateless tokens, for the forms shown before there is a session
     flow: SignupFlow
     runner: SendRunner
+    findings: DeskFindings
     ip_limiter: SlidingWindowLimiter
     account_limiter: SlidingWindowLimiter
 

@@ -21,12 +21,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from newsletter.delivery.links import Links
 from newsletter.delivery.prepare import prepare_edition, stored_edition
 from newsletter.dispatch.parallel import build_sender
-from newsletter.edition.digest import MAX_DIGEST_BYTES, Digest, load_digest
+from newsletter.edition.digest import MAX_DIGEST_BYTES, load_digest
 from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import DigestError, NewsletterError
-from newsletter.review.preview import SAMPLE_NAME, fill_sample
+from newsletter.review.findings import Severity
+from newsletter.review.sample import SAMPLE_NAME, fill_sample
 from newsletter.web.desk.context import DeskContext, DeskRefusal, Signed, desk, edition_or_404, signed_in
-from newsletter.web.desk.findings import findings
 from newsletter.web.desk.progress import progress_of
 from subscribers.errors import InvalidAddress
 from subscribers.validation import normalise_email
@@ -55,13 +55,6 @@ def digest_files(context: DeskContext) -> list[Path]:
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
-
-
-def digest_of(edition: Edition) -> Digest | None:
-    try:
-        return Digest.model_validate_json(edition.digest_json)
-    except ValueError:
-        return None
 
 
 def _home(request: Request, signed: Signed, *, status: int = 200, error: str = "") -> HTMLResponse:
@@ -155,7 +148,7 @@ def edition_page(
         status=status,
         edition=edition,
         text_edition=text,
-        findings=findings(digest_of(edition), edition, context.settings),
+        findings=context.findings.of(edition),
         progress=progress_of(context, edition),
         notice=notice,
         error=error,
@@ -241,8 +234,23 @@ def schedule(
             error=f"This edition is {edition.status}; only one not yet sent can be scheduled.",
         )
     when = parse_local_time(at, dt.datetime.now(dt.UTC))
+    _gate(context, edition)
     context.database.ledger.schedule(edition.id, when, context.settings.transport)
     return RedirectResponse(f"/desk/editions/{key}", status_code=303)
+
+
+def _gate(context: DeskContext, edition: Edition) -> None:
+    """Preflight's errors stop a send or a schedule, as they stop ``newsletter send`` (the desk has no
+    --force: fix the digest and upload it again). A send that has reached someone is not stopped."""
+    if edition.started_at is not None:
+        return
+    errors = [f for f in context.findings.of(edition) if f.severity is Severity.error]
+    if errors:
+        raise DeskRefusal(
+            409,
+            f"Preflight found {len(errors)} error(s) in this edition (listed under “Before you send”): "
+            "fix the digest and upload it again.",
+        )
 
 
 @router.get("/desk/editions/{key}/send", response_class=HTMLResponse)
@@ -283,6 +291,7 @@ def send_now(
         )
     if context.runner.running(key):
         raise DeskRefusal(409, "A send of this edition is already running.")
+    _gate(context, edition)
     if not context.database.ledger.transition_edition(
         edition.id,
         (EditionStatus.draft, EditionStatus.sent),

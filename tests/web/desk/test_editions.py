@@ -184,3 +184,24 @@ def test_progress_reads_the_ledger_for_a_send_started_in_a_terminal_with_workers
     assert edition is not None
     assert final["counts"]["accepted"] == database.ledger.counts(edition.id)["accepted"] == 120
     assert final["status"] == "sent" and final["running"] is False
+
+
+def test_preflight_errors_stop_send_now_and_scheduling(desk_config: Settings, database: Database) -> None:
+    """An edition Gmail would clip (the unsubscribe link hidden) is shown with the error and not sent."""
+    add_readers(database, 2)
+    client = signed_in_client(desk_config, database)
+    csrf = desk_csrf(client)
+    long = "A very long paragraph about the week, repeated until the edition is far too big. " * 40
+    digest = SAMPLE_DIGEST.read_text().replace("paragraphs:\n", "paragraphs:\n" + f"  - {long}\n" * 40, 1)
+    assert upload(client, "long.yaml", digest.encode(), csrf).status_code == 303
+    page = client.get(f"/desk/editions/{EDITION}")
+    assert 'class="finding-error"' in page.text and "Gmail clips" in page.text
+    refused = client.post(f"/desk/editions/{EDITION}/send", data={"csrf": csrf, "recipients": "2"})
+    assert refused.status_code == 409 and "Preflight found 1 error(s)" in refused.text
+    later = (dt.datetime.now().astimezone() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    assert (
+        client.post(f"/desk/editions/{EDITION}/schedule", data={"csrf": csrf, "at": later}).status_code == 409
+    )
+    edition = database.ledger.find_edition(EDITION)
+    assert edition is not None and edition.status is EditionStatus.draft and edition.scheduled_at is None
+    assert sum(database.ledger.counts(edition.id).values()) == 0

@@ -1,7 +1,7 @@
 """editors of the desk
 
-Revision ID: 0004_editors
-Revises: 0003_feedback_reasons
+Revision ID: 0005_editors
+Revises: 0004_edition_published
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_editors"
-down_revision = "0003_feedback_reasons"
+revision = "0005_editors"
+down_revision = "0004_edition_published"
 branch_labels = None
 depends_on = None
 
