@@ -185,6 +185,21 @@ class Settings:
         "(space or comma separated); default none: the connecting address is the client",
     )
 
+    # -- the editor's desk (/desk/ in the web app) ---------------------------------------------------
+    digests_dir: Path = setting(Path("digests"), "digest files the desk lists; uploads are saved here")
+    desk_log_dir: Path = setting(Path("logs"), "where sends started from the desk write their output")
+    desk_session_hours: int = setting(12, "hours an editor stays signed in to the desk", minimum=1)
+    desk_signin_limit_per_ip: int = setting(
+        30, "desk sign-in attempts allowed per client IP per desk_signin_window seconds", minimum=1
+    )
+    desk_signin_limit_per_account: int = setting(
+        10, "desk sign-in attempts allowed per editor name per desk_signin_window seconds", minimum=1
+    )
+    desk_signin_window: int = setting(900, "seconds over which the desk sign-in limits count", minimum=1)
+    desk_password_memory_kib: int = setting(
+        65536, "memory cost of an editor's Argon2id password hash, in KiB (argon2-cffi's default)", minimum=64
+    )
+
     # -- what the editor sees before sending (preview, preflight) ---------------------------------------
     spamassassin_command: str = setting(
         "spamassassin", "SpamAssassin program preflight runs (offline, -L); not found: the check is skipped"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0005_distributed_sends"
+HEAD_REVISION = "0006_editors"
 """The newest migration's revision: a new migration changes it (tests/test_migrations.py checks)."""
 
 

@@ -16,6 +16,7 @@ import newsletter.delivery.leases
 import newsletter.delivery.ledger
 import newsletter.feedback.records  # every table on the shared metadata
 import newsletter.shared_limits
+import newsletter.web.desk.editors
 from newsletter.config import Settings
 from newsletter.database import HEAD_REVISION, Database, alembic_config, is_current, open_database
 from newsletter.errors import ConfigError

@@ -105,6 +105,7 @@ COMMANDS = (
         "newsletter.cli.feedback:bounces_app",
         "Read bounces, complaints and unsubscribe requests.",
     ),
+    Lazy("editors", "newsletter.cli.editors:editors_app", "Editors who may sign in to the desk (/desk/)."),
 )
 
 

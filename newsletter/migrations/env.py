@@ -9,7 +9,8 @@ import newsletter.delivery.batches
 import newsletter.delivery.leases
 import newsletter.delivery.ledger
 import newsletter.feedback.records
-import newsletter.shared_limits  # noqa: F401
+import newsletter.shared_limits
+import newsletter.web.desk.editors  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base, make_engine
 

@@ -109,8 +109,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         proxies=settings.trusted_proxy_networks,
     )
 
+    from newsletter.web import desk
+
     app.add_middleware(
-        FormBodyCheck, refuse=lambda status, text, embed: pages.message(status, text, embed=embed)
+        FormBodyCheck,
+        refuse=lambda status, text, embed: pages.message(status, text, embed=embed),
+        uploads=desk.UPLOAD_PATHS,
     )
     app.add_middleware(  # outside the form check, so its refusals carry the headers too
         SecurityHeaders,
@@ -124,6 +128,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from newsletter.web import webhooks
 
     app.include_router(webhooks.router)
+    desk.install(app, app.state.web)
     _error_pages(app, pages)
     return app
 

@@ -126,9 +126,11 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                csp = self._embed_csp if embed else self._edition_csp if edition else self._csp
-                headers["Content-Security-Policy"] = csp
-                if not embed:
+                # A route may set its own (the desk's pages allow their script; its preview frame).
+                if "content-security-policy" not in headers:
+                    csp = self._embed_csp if embed else self._edition_csp if edition else self._csp
+                    headers["Content-Security-Policy"] = csp
+                if not embed and "x-frame-options" not in headers:
                     headers["X-Frame-Options"] = "DENY"
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "same-origin"

@@ -33,7 +33,8 @@ from newsletter.edition.render import Renderer
 from subscribers.models import Status
 from subscribers.store import Consent
 from tests.conftest import make_settings
-from tests.support.services import CHROMIUM, CHROMIUM_ARGS, unavailable
+from tests.support.browser import launched_chromium
+from tests.support.services import unavailable
 from tests.support.web_helpers import ServerThread, build_app, confirm_url, parse
 
 pytestmark = pytest.mark.browser
@@ -92,18 +93,8 @@ def smtp_server() -> Iterator[tuple[Mailbox, int]]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    if importlib.util.find_spec("playwright") is None:
-        unavailable("playwright is not installed (pip install playwright)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def test_signup_confirm_receive_and_leave_with_one_click(
