@@ -131,6 +131,10 @@ def test_three_workers_one_killed_one_stopped_still_reach_everyone_once(
         _start_send(config, tmp_path)
         _wait_for("the first worker is mid-batch", lambda: _holding(database, killed), workers)
         killed.signal(signal.SIGKILL)
+        killed.process.wait(30)
+        # Dead, it can change nothing more: either it died holding a half-sent batch (the usual case, which
+        # another worker must take over), or it had just finished one when the signal landed.
+        died_mid_batch = _holding(database, killed)
         _wait_for("the second worker is mid-batch", lambda: _holding(database, stopped), workers)
         stopped.signal(signal.SIGTERM)
         assert stopped.process.wait(60) == 0, stopped.text()  # a warm shutdown: the batch in hand first
@@ -148,7 +152,8 @@ def test_three_workers_one_killed_one_stopped_still_reach_everyone_once(
     duplicates = sum(count - 1 for count in sink.received.values())
     assert duplicates <= settings.batch_size  # at most the killed worker's batch in flight
     assert all(status == BatchStatus.done for status, _, _ in batches)
-    assert any(claims > 1 for _, _, claims in batches)  # the killed worker's batch was taken over
+    if died_mid_batch:
+        assert any(claims > 1 for _, _, claims in batches)  # the killed worker's batch was taken over
     assert any(holder.endswith(f" pid {survivor.pid}") for _, holder, _ in batches)
     assert leases == []  # the finished send holds no lease
     database.close()
