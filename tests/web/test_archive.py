@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import feedparser
-import pytest
 
 from newsletter.config import Settings
 from newsletter.database import Database
@@ -13,15 +12,9 @@ from newsletter.delivery.prepare import prepare_edition
 from newsletter.edition.digest import Digest
 from newsletter.edition.render import Renderer, slot_marker
 from newsletter.edition.stored import EditionStatus
-from tests.support.web_helpers import build_app, make_client
 
 KEY = "2011-07-11-weekly-highlights"
 
-
-@pytest.fixture
-def client(settings: Settings, database: Database):
-    with make_client(build_app(settings, database)) as c:
-        yield c
 
 
 def _store(settings: Settings, database: Database, digest: Digest) -> int:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.config import Settings
-from newsletter.database import Database
-from tests.support.web_helpers import build_app, csrf_of, make_client, outbox, signup
+from tests.support.web_helpers import csrf_of, outbox, signup
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
-
-@pytest.fixture
-def client(settings: Settings, database: Database):
-    with make_client(build_app(settings, database)) as c:
-        yield c
 
 
 def _raw_post(client, path: str, body: bytes, content_type: str = FORM["content-type"]):

@@ -25,12 +25,6 @@ from tests.support.web_helpers import (
 
 
 @pytest.fixture
-def client(settings: Settings, database: Database):
-    with make_client(build_app(settings, database)) as c:
-        yield c
-
-
-@pytest.fixture
 def links(settings: Settings) -> Links:
     return Links(settings)
 

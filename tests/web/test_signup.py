@@ -6,8 +6,6 @@ import re
 
 import pytest
 
-from newsletter.config import Settings
-from newsletter.database import Database
 from subscribers.models import ConsentKind, Status
 from subscribers.store import Consent
 from tests.support.web_helpers import (
@@ -21,12 +19,6 @@ from tests.support.web_helpers import (
     signup,
     without_csrf,
 )
-
-
-@pytest.fixture
-def client(settings: Settings, database: Database):
-    with make_client(build_app(settings, database)) as c:
-        yield c
 
 
 def test_front_page_is_an_accessible_form_with_secure_headers(client) -> None:
