@@ -188,6 +188,9 @@ class Settings:
     # -- the editor's desk (/desk/ in the web app) ---------------------------------------------------
     digests_dir: Path = setting(Path("digests"), "digest files the desk lists; uploads are saved here")
     desk_log_dir: Path = setting(Path("logs"), "where sends started from the desk write their output")
+    cache_dir: Path = setting(
+        Path("cache"), "SpamAssassin scores kept by message content: a send after a preflight reuses them"
+    )
     desk_session_hours: int = setting(12, "hours an editor stays signed in to the desk", minimum=1)
     desk_signin_limit_per_ip: int = setting(
         30, "desk sign-in attempts allowed per client IP per desk_signin_window seconds", minimum=1

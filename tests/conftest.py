@@ -28,6 +28,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
     values: dict[str, object] = {
         "database_url": database_url,
         "outbox_dir": tmp_path / "outbox",
+        "cache_dir": tmp_path / "cache",
         "secret_key": TEST_SECRET,
         "from_address": "Burma Partnership <news@example.org>",
         "postal_address": "PO Box 1, Chiang Mai 50200, Thailand",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from newsletter.cli.common import report, settings_of
+from newsletter.cli.terminal import progress, say
 from newsletter.errors import SendRefused, TransportError
 
 if TYPE_CHECKING:  # the stages are imported where they are used, so `send --help` imports none of them
@@ -48,49 +49,26 @@ def parse_at(value: str, now: dt.datetime | None = None) -> dt.datetime:
 def run_send(
     settings: Settings, database: Database, links: Links, prepared: PreparedEdition, as_json: bool
 ) -> SendSummary:
-    """The send with a progress bar on stderr (transient with --json); the transports are closed after."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """The send, its progress shown on stderr (``terminal.progress``); the transports are closed after."""
     from newsletter.dispatch.parallel import send_edition
 
-    err = Console(stderr=True, highlight=False)
-    total = database.store.count_confirmed()
-    with Progress(
-        TextColumn("sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f}/s"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=as_json,
-    ) as bar:
-        task = bar.add_task("send", total=total, rate=0.0)
-
-        def progress(done: int, of: int) -> None:
-            elapsed = bar.tasks[0].elapsed or 0.0
-            bar.update(task, completed=done, total=of, rate=done / elapsed if elapsed else 0.0)
-
-        return send_edition(settings, database, links, prepared, progress)
+    with progress(database.store.count_confirmed(), quiet=as_json) as shown:
+        return send_edition(settings, database, links, prepared, shown)
 
 
 def report_stopped(summary: SendSummary, resume_hint: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
     stop = summary.stop
-    err = Console(stderr=True, highlight=False)
     if stop is None and summary.next_retry_at is not None:
-        err.print(
+        say(
             f"deferred: {summary.deferred}, next retry at "
             f"{summary.next_retry_at.astimezone().isoformat(timespec='seconds')}: "
             "`newsletter run-due` (cron, a systemd timer, or a worker with --beat) sends them when due"
         )
     if stop is None:
         return
-    err.print(f"[bold yellow]send stopped:[/] {escape(str(stop))}")
+    say(str(stop), lead="send stopped:", style="bold yellow")
     if stop.reason.resumable:
-        err.print(f"Nothing is lost: {summary.deferred} deliveries wait in the ledger. {resume_hint}")
+        say(f"Nothing is lost: {summary.deferred} deliveries wait in the ledger. {resume_hint}")
 
 
 def send_command(
@@ -164,8 +142,6 @@ def gate(
 
     A send that has already started is resumed without it: what some readers got, all of them get.
     """
-    from rich.console import Console
-
     from newsletter.cli.review import print_findings
     from newsletter.edition.digest import edition_key
     from newsletter.review.findings import Severity, has_errors
@@ -180,9 +156,7 @@ def gate(
     if not has_errors(findings):
         return
     if force:
-        Console(stderr=True, highlight=False).print(
-            "[bold yellow]--force:[/] sending despite the errors above"
-        )
+        say("sending despite the errors above", lead="--force:", style="bold yellow")
         return
     raise SendRefused(
         f"preflight found {sum(f.severity is Severity.error for f in findings)} error(s) in {digest}; "
@@ -250,8 +224,6 @@ def schedule_send(
     as_json: bool,
 ) -> None:
     """Store the edition with a time; ``newsletter run-due`` sends it then."""
-    from rich.console import Console
-
     from newsletter.edition.stored import EditionStatus
 
     edition = prepared.edition
@@ -260,9 +232,7 @@ def schedule_send(
     database.ledger.schedule(edition.id, at, settings.transport)
     report({"edition": edition.key, "scheduled_at": at.isoformat(), "transport": settings.transport}, as_json)
     if not as_json:
-        Console(stderr=True, highlight=False).print(
-            "`newsletter run-due` (run it from cron, e.g. every minute) sends it when due."
-        )
+        say("`newsletter run-due` (run it from cron, e.g. every minute) sends it when due.")
 
 
 def real_send(
@@ -276,18 +246,13 @@ def real_send(
     as_json: bool,
 ) -> None:
     """Say what is about to happen, ask (unless --yes), send with a progress bar, report."""
-    from rich.console import Console
-
-    err = Console(stderr=True, highlight=False)
     edition = prepared.edition
     total = database.store.count_confirmed()
     already = sum(database.ledger.counts(edition.id)[s] for s in ("accepted", "failed", "bounced"))
-    err.print(f"Edition   {edition.key}: {edition.subject}")
-    err.print(f"Recipients {total} confirmed ({already} already have it)")
-    err.print(
-        f"Transport {settings.transport}"
-        + (f" -> {settings.outbox_dir}" if settings.transport == "outbox" else "")
-    )
+    say(f"Edition   {edition.key}: {edition.subject}")
+    say(f"Recipients {total} confirmed ({already} already have it)")
+    where = f" -> {settings.outbox_dir}" if settings.transport == "outbox" else ""
+    say(f"Transport {settings.transport}{where}")
     if not yes:
         if not sys.stdin.isatty():
             raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
@@ -302,7 +267,7 @@ def real_send(
     report(result.as_dict(), as_json)
     report_stopped(result, f"Continue with: newsletter send {digest} --resume")
     if settings.transport == "outbox" and not as_json and result.stop is None:
-        err.print(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
+        say(f"The messages are in {settings.outbox_dir.resolve()}/ (one .eml per subscriber).")
     if result.stop is not None:
         raise typer.Exit(EXIT_STOPPED)
 
@@ -311,18 +276,15 @@ def distributed_send(
     settings: Settings, database: Database, prepared: PreparedEdition, *, yes: bool, as_json: bool
 ) -> None:
     """Plan the batches and put them on the broker; the workers send, the ledger shows the progress."""
-    from rich.console import Console
-
     from newsletter.dispatch.celery_app import broker_problem, make_celery
     from newsletter.dispatch.distributed import start
 
     problem = broker_problem(settings)
     if problem:
         raise SendRefused(f"{problem}; nothing was enqueued")
-    err = Console(stderr=True, highlight=False)
     total = database.store.count_confirmed()
-    err.print(f"Edition   {prepared.edition.key}: {prepared.edition.subject}")
-    err.print(f"Recipients {total} confirmed, sent by the workers on queue {settings.worker_queue!r}")
+    say(f"Edition   {prepared.edition.key}: {prepared.edition.subject}")
+    say(f"Recipients {total} confirmed, sent by the workers on queue {settings.worker_queue!r}")
     if not yes:
         if not sys.stdin.isatty():
             raise SendRefused("no terminal to confirm on: pass --yes to send without asking")
@@ -330,7 +292,7 @@ def distributed_send(
     enqueued = start(settings, database, prepared, make_celery(settings))
     report(enqueued.as_dict(), as_json)
     if not as_json:
-        err.print(f"Follow it with: newsletter stats {prepared.edition.key} --follow")
+        say(f"Follow it with: newsletter stats {prepared.edition.key} --follow")
 
 
 def _check_status(

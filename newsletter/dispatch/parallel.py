@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from newsletter.config import Settings
@@ -37,11 +38,12 @@ from newsletter.delivery.send_run import SendSummary
 from newsletter.delivery.transports import open_transport
 from newsletter.edition.stored import EditionStatus
 from newsletter.errors import SendRefused, TransportError
-from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
 from newsletter.feedback.refusals import RefusalWatch
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
+
+    from newsletter.delivery.transports.base import SendResult
 
 PARENT_CHECK_SECONDS = 0.5
 ORPHAN_EXIT = 70
@@ -63,11 +65,30 @@ def build_sender(
         ledger=database.ledger,
         transport=open_transport(settings),
         links=links,
-        on_permanent=send_time_feedback(FeedbackPolicy(database.sessions, settings)),
+        on_permanent=permanent_failures(settings, database),
         watch=RefusalWatch.from_settings(settings),
         shard=shard,
         rate=rate,
     )
+
+
+def permanent_failures(settings: Settings, database: Database) -> Callable[[int, SendResult], None]:
+    """The Sender's hook for a 5xx at send time: the feedback policy, built at the first one.
+
+    The policy and its classifier (SQLAlchemy's ORM queries, ~100 compiled patterns) cost more to
+    import than a small send takes; a send in which every message is accepted never loads them.
+    """
+    handler: Callable[[int, SendResult], None] | None = None
+
+    def handle(edition_id: int, result: SendResult) -> None:
+        nonlocal handler
+        if handler is None:
+            from newsletter.feedback.apply import FeedbackPolicy, send_time_feedback
+
+            handler = send_time_feedback(FeedbackPolicy(database.sessions, settings))
+        handler(edition_id, result)
+
+    return handle
 
 
 def send_edition(

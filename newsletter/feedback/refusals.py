@@ -19,7 +19,6 @@ import dataclasses
 
 from newsletter.config import Settings
 from newsletter.delivery.transports.base import Outcome, SendResult
-from newsletter.feedback.classify import classify
 from newsletter.feedback.reasons import Fault, reason
 
 
@@ -57,6 +56,10 @@ class RefusalWatch:
         self._overall.attempts += 1
         if result.outcome is Outcome.accepted:
             return ""
+        # Imported at the first refusal: the wordings compile ~100 patterns (0.05 s), which a send
+        # whose every message is accepted (the usual one) never needs.
+        from newsletter.feedback.classify import classify
+
         code = str(result.code) if result.code else ""
         found = classify("", f"{code} {result.detail}", temporary=result.outcome is Outcome.temporary)
         if found.fault is not Fault.sender:

@@ -52,7 +52,12 @@ NOT_FOR_A_SEND = (
     "newsletter.web",
     "newsletter.feedback.dsn",
     "newsletter.feedback.mailbox",
+    "newsletter.feedback.apply",  # the policy and the classifier load at the first refusal, not before
+    "newsletter.feedback.classify",
+    "newsletter.feedback.wordings",
     "newsletter.delivery.transports.sendgrid",
+    "typer._adapters",  # text, flag and path options are read without pydantic TypeAdapters
+    "rich",  # stderr is not a terminal here: plain lines, no bar
 )
 TABLE = {entry.name: entry for entry in COMMANDS}
 # Runs main() like the console script, then writes the names of every module loaded to the given file.
