@@ -190,3 +190,15 @@ def test_low_contrast_theme_colours_are_warnings(tmp_path: Path, settings: Setti
     ]
     assert findings and findings[0].severity is Severity.warning
     assert "#b0b0b0 on #ffffff" in findings[0].message and "below WCAG AA's 4.5:1" in findings[0].message
+
+
+def test_a_second_preflight_of_the_same_edition_reuses_the_kept_spam_score(
+    settings: Settings,
+) -> None:
+    if shutil.which("spamassassin") is None:
+        unavailable("Debian's spamassassin is not installed")
+    run_preflight(settings, SAMPLE_DIGEST)
+    (kept,) = settings.cache_dir.glob("spamassassin-*.json")
+    kept.write_text('{"score": 9.5, "required": 5.0, "rules": [["PLANTED", 9.5, "kept"]]}', encoding="utf-8")
+    spam = [f for f in run_preflight(settings, SAMPLE_DIGEST) if f.rule == "spamassassin"]
+    assert spam[0].severity is Severity.error and "9.5" in spam[0].message and "PLANTED" in spam[0].message
