@@ -27,7 +27,8 @@ from subscribers.errors import StoreError
 
 SNIFF_BYTES = 8192
 BLOCK_BYTES = 1 << 20
-DETECT_BYTES = 1 << 20  # what charset-normalizer is shown of a file that is not UTF-8
+DETECT_BYTES = 1 << 20  # at most this much of a file that is not UTF-8 is shown to charset-normalizer
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 STRAY = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
 # Control characters other than tab, CR and LF; U+FFFD (a byte the codec could not read); stray bytes.
 UNTRUSTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\udc80-\udcff]")
@@ -113,11 +114,26 @@ def _detect(raw: bytes) -> tuple[str, bool]:
     )
 
 
-def _reads_as_utf8(stream: BinaryIO) -> bool:
-    """The whole stream is UTF-8, or UTF-8 with a few broken bytes.
+def _sample_lines(block: bytes, sample: bytearray) -> None:
+    """Add to ``sample`` the lines of ``block`` that hold a byte beyond ASCII, up to DETECT_BYTES."""
+    taken = 0
+    for found in HIGH_BYTE.finditer(block):
+        if len(sample) >= DETECT_BYTES:
+            return
+        if found.start() < taken:
+            continue
+        start = block.rfind(b"\n", 0, found.start()) + 1
+        end = block.find(b"\n", found.start())
+        taken = len(block) if end < 0 else end + 1
+        sample += block[start:taken]
+
+
+def _scan(stream: BinaryIO) -> tuple[bool, bytes]:
+    """Whether the whole stream is UTF-8 (perhaps with a few broken bytes); else what to show the detector.
 
     Read in blocks from the start, so a bad byte near the end counts as much as one at the top and
-    memory stays one block whatever the file's size.
+    memory stays one block whatever the file's size. The detector is shown the lines that hold bytes
+    beyond ASCII, wherever they are (a list whose first megabyte is plain ASCII has its evidence later).
     """
     stream.seek(0)
     strict = codecs.getincrementaldecoder("utf-8")()
@@ -125,12 +141,13 @@ def _reads_as_utf8(stream: BinaryIO) -> bool:
         while block := stream.read(BLOCK_BYTES):
             strict.decode(block)
         strict.decode(b"", final=True)
-        return True
+        return True, b""
     except UnicodeDecodeError:
         pass
     stream.seek(0)
     lenient = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     stray = letters = 0
+    sample = bytearray()
     final = False
     while not final:
         block = stream.read(BLOCK_BYTES)
@@ -140,9 +157,10 @@ def _reads_as_utf8(stream: BinaryIO) -> bool:
         strays = len(STRAY.findall(text))
         stray += strays
         letters += beyond_ascii - strays
+        _sample_lines(block, sample)
     # More real UTF-8 letters than bytes that are not: UTF-8 with a few broken bytes. (Text in another
     # encoding only forms a valid UTF-8 sequence here and there, by chance.)
-    return letters >= stray
+    return letters >= stray, bytes(sample)
 
 
 def detect(stream: BinaryIO, encoding: str | None = None) -> Encoding:
@@ -165,10 +183,10 @@ def detect(stream: BinaryIO, encoding: str | None = None) -> Encoding:
     kind = _binary_kind(head)
     if kind is not None:
         raise NotText(f"this is {kind}, not CSV text; {HINT}")
-    if _reads_as_utf8(stream):
+    utf8, sample = _scan(stream)
+    if utf8:
         return Encoding("utf-8", guessed=False, errors="surrogateescape")
-    stream.seek(0)
-    name, guessed = _detect(stream.read(DETECT_BYTES))
+    name, guessed = _detect(sample)
     return Encoding(name, guessed)
 
 
@@ -176,12 +194,6 @@ def open_text(stream: BinaryIO, encoding: Encoding) -> TextIO:
     """The upload as text, decoded as it is read (newlines untranslated, as the csv module wants)."""
     stream.seek(encoding.skip)
     return io.TextIOWrapper(stream, encoding=encoding.name, errors=encoding.errors, newline="")
-
-
-def decode(raw: bytes, encoding: str | None = None) -> tuple[str, Encoding]:
-    """The whole text of a small upload at once, read the way ``detect`` and ``open_text`` read a file."""
-    found = detect(io.BytesIO(raw), encoding)
-    return open_text(io.BytesIO(raw), found).read(), found
 
 
 def bad_character(cell: str) -> str | None:
