@@ -21,7 +21,7 @@ import codecs
 import dataclasses
 import io
 import re
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from subscribers.errors import StoreError
 
@@ -190,7 +190,7 @@ def detect(stream: BinaryIO, encoding: str | None = None) -> Encoding:
     return Encoding(name, guessed)
 
 
-def open_text(stream: BinaryIO, encoding: Encoding) -> TextIO:
+def open_text(stream: BinaryIO, encoding: Encoding) -> io.TextIOWrapper:
     """The upload as text, decoded as it is read (newlines untranslated, as the csv module wants)."""
     stream.seek(encoding.skip)
     return io.TextIOWrapper(stream, encoding=encoding.name, errors=encoding.errors, newline="")
