@@ -148,7 +148,7 @@ def main() -> None:
             shown = " / ".join(f"{v:.0f} MB" for v in values)
             sized = " / ".join(f"{rows:,}" for rows in sizes)
             print(
-                f"peak RSS {database}, {sized} rows: {shown} (flat: grows {max(values) - min(values):.0f} MB)"
+                f"peak RSS {database}, {sized} rows: {shown} (flat: they differ by {max(values) - min(values):.1f} MB)"
             )
 
 
