@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, text
 
 from newsletter.database import Database
 from subscribers import Consent, Status
-from subscribers.importer import ImportRefused, export_csv, import_csv
+from subscribers.importer import ImportRefused, ImportReport, export_csv, import_csv
+from subscribers.models import Subscriber
 
 CONSENT = Consent(source="import:test.csv")
 
@@ -269,3 +273,40 @@ def test_a_file_broken_after_thousands_of_good_rows_writes_nothing(
         import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
     assert sum(database.store.count_by_status().values()) == 0
     assert database.store.find("reader1@example.org") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_signup_committed_while_the_import_adds_its_rows_is_counted_as_listed(
+    database: Database, tmp_path: Path
+) -> None:
+    """PostgreSQL only: there a signup can commit while the import's INSERT runs (SQLite's import holds
+    the write lock for it). The import meets the rival row in the unique index and is run again."""
+    path = write(tmp_path, "email,name\nrace@example.org,Imported\nother@example.org,Other\n")
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        outcome["report"] = import_csv(database.store, path, status=Status.confirmed, consent=CONSENT)
+
+    with database.engine.connect() as rival:
+        rival.execute(
+            insert(Subscriber).values(email="race@example.org", name="Rival", status="pending", source="form")
+        )
+        importer = threading.Thread(target=run)
+        importer.start()
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND query LIKE '%import_rows%'"
+        )
+        while importer.is_alive():  # until the import's INSERT waits on the rival's uncommitted row
+            with database.engine.connect() as watcher:
+                if watcher.execute(waiting).scalar_one():
+                    break
+            time.sleep(0.01)
+        rival.commit()
+    importer.join()
+    report = outcome["report"]
+    assert isinstance(report, ImportReport)
+    assert (report.added, report.already_listed, report.duplicates_in_file) == (1, 1, 0)
+    assert database.store.find("race@example.org").name == "Rival"  # type: ignore[union-attr]
+    assert database.store.find("other@example.org") is not None
