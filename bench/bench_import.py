@@ -147,9 +147,8 @@ def main() -> None:
         for database, values in peaks.items():
             shown = " / ".join(f"{v:.0f} MB" for v in values)
             sized = " / ".join(f"{rows:,}" for rows in sizes)
-            print(
-                f"peak RSS {database}, {sized} rows: {shown} (flat: they differ by {max(values) - min(values):.1f} MB)"
-            )
+            spread = max(values) - min(values)
+            print(f"peak RSS {database}, {sized} rows: {shown} (flat: they differ by {spread:.1f} MB)")
 
 
 if __name__ == "__main__":
