@@ -1,8 +1,11 @@
 """CSV import and export of the list.
 
-Import checks every row first and reports each bad one with its line number and reason (a bad
-address, a control character, a byte that is not text); the good rows are then written in one
-transaction, so a crash or a database error writes nothing rather than half. Only a file that is
+Import checks every row and reports each bad one with its line number and reason (a bad address, a
+control character, a byte that is not text); the good rows are written in one transaction, so a crash
+or a database error writes nothing rather than half. The file is streamed: rows are checked as they
+are read and staged in the database chunk by chunk (``subscribers.bulk``), so memory does not grow with
+the file, and addresses are checked by ``AddressNormaliser`` (email-validator's answer, each domain
+asked once). Only a file that is
 not CSV text at all (a spreadsheet, an archive, an image; no email column) is refused whole; how
 the text is found and its encoding told is ``subscribers.textfile``.
 """
@@ -11,20 +14,21 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TextIO
 
+from subscribers.bulk import Row
 from subscribers.errors import InvalidAddress, StoreError
 from subscribers.models import Status
 from subscribers.store import Consent, SubscriberStore
-from subscribers.textfile import DecodedText, NotText, bad_character, decode
-from subscribers.validation import clean_name, normalise_email
+from subscribers.textfile import Encoding, NotText, bad_character, detect, open_text
+from subscribers.validation import AddressNormaliser, clean_name
 
 EMAIL_COLUMNS = ("email", "email address", "e-mail", "mail")
 NAME_COLUMNS = ("name", "full name", "first name")
 EXPORT_COLUMNS = ("email", "name", "status", "created_at", "confirmed_at")
+CHUNK_ROWS = 5000  # rows handed to the database at a time: memory stays one chunk whatever the file
 
 
 class ImportRefused(StoreError):
@@ -53,17 +57,6 @@ def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
     return next((lowered.index(n) for n in names if n in lowered), None)
 
 
-def _read_text(path: Path, encoding: str | None) -> DecodedText:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ImportRefused(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return decode(raw, encoding)
-    except NotText as exc:
-        raise ImportRefused(f"{path}: {exc}") from None
-
-
 def _printable(value: str) -> str:
     """A cell as it can be shown in a report: control characters and stray bytes as escapes."""
     out = []
@@ -78,10 +71,9 @@ def _printable(value: str) -> str:
 
 def _row_problem(row: list[str], value: str, guessed: str | None) -> str | None:
     """Why a row is not imported before its address is even looked at, or None."""
-    for cell in row:
-        reason = bad_character(cell)
-        if reason is not None:
-            return f"not imported: {reason}"
+    reason = bad_character("\n".join(row))  # a newline is allowed in a cell: the first bad cell speaks
+    if reason is not None:
+        return f"not imported: {reason}"
     if guessed and not value.isascii():
         return (
             f"not imported: the address has letters beyond ASCII and the file's encoding ({guessed}) "
@@ -90,53 +82,96 @@ def _row_problem(row: list[str], value: str, guessed: str | None) -> str | None:
     return None
 
 
-def import_csv(
-    store: SubscriberStore, path: Path, *, status: Status, consent: Consent, encoding: str | None = None
-) -> ImportReport:
-    decoded = _read_text(path, encoding)
-    text = decoded.text
-    reader = csv.reader(io.StringIO(text, newline=""))
+@dataclasses.dataclass
+class _Columns:
+    email: int
+    name: int | None
+    guessed: str | None  # the encoding's name when it was guessed
+
+
+def _header(reader: Iterator[list[str]], path: Path) -> tuple[int, int | None]:
     try:
         header = next(reader)
     except StopIteration:
         raise ImportRefused(f"{path}: the file is empty") from None
-    except csv.Error as exc:
-        raise ImportRefused(f"{path}: line 1: {exc}") from None
     email_at = _pick(header, EMAIL_COLUMNS)
     if email_at is None:
         if len(header) == 1 and "@" in header[0]:
             raise ImportRefused(f"{path}: line 1 must be a header row naming an 'email' column")
         raise ImportRefused(f"{path}: no 'email' column in the header row ({', '.join(header)[:200]})")
-    name_at = _pick(header, NAME_COLUMNS)
+    return email_at, _pick(header, NAME_COLUMNS)
 
-    good: dict[str, str] = {}
-    errors: list[RowError] = []
-    duplicates = 0
+
+def _checked_chunks(reader: Any, columns: _Columns, errors: list[RowError]) -> Iterator[list[Row]]:
+    """The good rows in chunks, as (line, address, name); each bad one goes to ``errors``."""
+    normalise = AddressNormaliser()
+    email_at, name_at = columns.email, columns.name
+    chunk: list[Row] = []
+    for row in reader:
+        if not "".join(row).strip():
+            continue
+        line = reader.line_num
+        value = row[email_at] if email_at < len(row) else ""
+        problem = _row_problem(row, value, columns.guessed)
+        if problem is not None:
+            errors.append(RowError(line, _printable(value)[:320], problem))
+            continue
+        try:
+            address = normalise(value)
+        except InvalidAddress as exc:
+            errors.append(RowError(line, value[:320], str(exc)))
+            continue
+        name = clean_name(row[name_at]) if name_at is not None and name_at < len(row) else ""
+        chunk.append((line, address, name))
+        if len(chunk) >= CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def import_csv(
+    store: SubscriberStore, path: Path, *, status: Status, consent: Consent, encoding: str | None = None
+) -> ImportReport:
     try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            value = row[email_at] if email_at < len(row) else ""
-            problem = _row_problem(row, value, decoded.encoding if decoded.guessed else None)
-            if problem is not None:
-                errors.append(RowError(line, _printable(value)[:320], problem))
-                continue
+        with path.open("rb") as stream:
             try:
-                address = normalise_email(value)
-            except InvalidAddress as exc:
-                errors.append(RowError(line, value[:320], str(exc)))
-                continue
-            if address in good:
-                duplicates += 1
-                continue
-            good[address] = clean_name(row[name_at]) if name_at is not None and name_at < len(row) else ""
-    except csv.Error as exc:
-        raise ImportRefused(f"{path}: line {reader.line_num}: {exc}; nothing was imported") from None
+                found = detect(stream, encoding)
+            except NotText as exc:
+                raise ImportRefused(f"{path}: {exc}") from None
+            text = open_text(stream, found)
+            try:
+                return _import(store, path, text, found, status=status, consent=consent)
+            finally:
+                text.detach()  # the file is closed by its own block, not when the wrapper is collected
+    except OSError as exc:
+        raise ImportRefused(f"{path}: cannot read: {exc.strerror or exc}") from None
 
-    added = store.add_many(good.items(), status=status, consent=consent)
+
+def _import(
+    store: SubscriberStore, path: Path, text: TextIO, found: Encoding, *, status: Status, consent: Consent
+) -> ImportReport:
+    reader = csv.reader(text)
+    errors: list[RowError] = []
+    try:
+        email_at, name_at = _header(reader, path)
+        columns = _Columns(email_at, name_at, found.name if found.guessed else None)
+        with store.importing(status=status, consent=consent) as staging:
+            for chunk in _checked_chunks(reader, columns, errors):
+                staging.stage(chunk)
+            staged = staging.finish()
+    except csv.Error as exc:
+        where = f"line {reader.line_num}: {exc}"
+        raise ImportRefused(
+            f"{path}: {where}" + ("; nothing was imported" if reader.line_num > 1 else "")
+        ) from None
     return ImportReport(
-        added, len(good) - added, duplicates, tuple(errors), decoded.encoding, decoded.guessed
+        staged.added,
+        staged.already_listed,
+        staged.duplicates_in_file,
+        tuple(errors),
+        found.name,
+        found.guessed,
     )
 
 

@@ -8,6 +8,7 @@ each subscriber's delivery row (``Ledger.pending_batch``), one keyset query inst
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -19,6 +20,7 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from subscribers.bulk import NewRows, Staging, open_staging
 from subscribers.errors import StoreError, TransitionRefused, UnknownSubscriber
 from subscribers.models import ALLOWED_TRANSITIONS, ConsentEvent, ConsentKind, Status, Subscriber, Suppression
 from subscribers.validation import clean_name, email_hash, normalise_email
@@ -264,6 +266,28 @@ class SubscriberStore:
                 session.add_all([_event(s.id, ConsentKind.imported, consent) for s in fresh])
                 added += len(fresh)
         return added
+
+    @contextlib.contextmanager
+    def importing(self, *, status: Status, consent: Consent) -> Iterator[Staging]:
+        """A large import in one transaction: stage checked rows, then ``finish`` adds them.
+
+        Leaving the block with an exception writes nothing; leaving it normally commits what ``finish``
+        added. Addresses already listed, or suppressed after an erasure, are left out (``subscribers.bulk``).
+        """
+        now = dt.datetime.now(dt.UTC)
+        event = _event(None, ConsentKind.imported, consent, now)
+        new = NewRows(
+            status=status,
+            source=consent.source[:100],
+            kind=ConsentKind.imported,
+            at=now,
+            event_source=event.source,
+            ip=event.ip,
+            user_agent=event.user_agent,
+            detail=event.detail,
+        )
+        with self._sessions.begin() as session:
+            yield open_staging(session.connection(), new)
 
     def transition(
         self, subscriber_id: int, to: Status, consent: Consent, kind: ConsentKind | None = None

@@ -9,16 +9,29 @@ mark leaves, from UTF-8 itself, and else from charset-normalizer. Single-byte en
 every byte, so the detector's favourite among them is a guess: Windows-1252 (what Excel writes on
 Western systems, a superset of Latin-1) is taken when it is among the candidates; any other guess
 is refused with its name, and the operator can say what the file is (``--encoding``).
+
+A file is never read into memory whole: ``detect`` looks at its first bytes, and reads it once block by
+block to tell UTF-8 (a stray byte near the end counts as much as one at the top); ``open_text`` then
+decodes it as the importer reads it. Memory is one block, whatever the size of the file.
 """
 
 from __future__ import annotations
 
 import codecs
 import dataclasses
+import io
+import re
+from typing import BinaryIO
 
 from subscribers.errors import StoreError
 
 SNIFF_BYTES = 8192
+BLOCK_BYTES = 1 << 20
+DETECT_BYTES = 1 << 20  # at most this much of a file that is not UTF-8 is shown to charset-normalizer
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+STRAY = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a byte that is not UTF-8
+# Control characters other than tab, CR and LF; U+FFFD (a byte the codec could not read); stray bytes.
+UNTRUSTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\udc80-\udcff]")
 BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "an Excel or LibreOffice workbook, or a ZIP archive"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),
@@ -51,10 +64,13 @@ class NotText(StoreError):
 
 
 @dataclasses.dataclass(frozen=True)
-class DecodedText:
-    text: str
-    encoding: str  # the codec's name, as Python spells it
+class Encoding:
+    """How to read an upload: the codec, whether it was guessed, the mark to skip, what bad bytes become."""
+
+    name: str  # the codec's name, as Python spells it
     guessed: bool  # chosen by the detector rather than by a mark, UTF-8 itself or the operator
+    skip: int = 0  # length of the byte-order mark
+    errors: str = "replace"  # surrogateescape for UTF-8, so the importer can name the stray bytes
 
 
 def _binary_kind(head: bytes) -> str | None:
@@ -98,50 +114,100 @@ def _detect(raw: bytes) -> tuple[str, bool]:
     )
 
 
-def decode(raw: bytes, encoding: str | None = None) -> DecodedText:
-    """The text of an upload. Bytes a UTF-8 file cannot decode are kept as lone surrogates
-    (``surrogateescape``), so the importer can name them in the rows they are in."""
+def _sample_lines(block: bytes, sample: bytearray) -> None:
+    """Add to ``sample`` the lines of ``block`` that hold a byte beyond ASCII, up to DETECT_BYTES."""
+    taken = 0
+    for found in HIGH_BYTE.finditer(block):
+        if len(sample) >= DETECT_BYTES:
+            return
+        if found.start() < taken:
+            continue
+        start = block.rfind(b"\n", 0, found.start()) + 1
+        end = block.find(b"\n", found.start())
+        taken = len(block) if end < 0 else end + 1
+        sample += block[start:taken]
+
+
+def _scan(stream: BinaryIO) -> tuple[bool, bytes]:
+    """Whether the whole stream is UTF-8 (perhaps with a few broken bytes); else what to show the detector.
+
+    Read in blocks from the start, so a bad byte near the end counts as much as one at the top and
+    memory stays one block whatever the file's size. The detector is shown the lines that hold bytes
+    beyond ASCII, wherever they are (a list whose first megabyte is plain ASCII has its evidence later).
+    """
+    stream.seek(0)
+    strict = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while block := stream.read(BLOCK_BYTES):
+            strict.decode(block)
+        strict.decode(b"", final=True)
+        return True, b""
+    except UnicodeDecodeError:
+        pass
+    stream.seek(0)
+    lenient = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    stray = letters = 0
+    sample = bytearray()
+    final = False
+    while not final:
+        block = stream.read(BLOCK_BYTES)
+        final = not block
+        text = lenient.decode(block, final=final)
+        beyond_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+        strays = len(STRAY.findall(text))
+        stray += strays
+        letters += beyond_ascii - strays
+        _sample_lines(block, sample)
+    # More real UTF-8 letters than bytes that are not: UTF-8 with a few broken bytes. (Text in another
+    # encoding only forms a valid UTF-8 sequence here and there, by chance.)
+    return letters >= stray, bytes(sample)
+
+
+def detect(stream: BinaryIO, encoding: str | None = None) -> Encoding:
+    """How to read an upload (``open_text`` reads it); NotText when it is not text at all."""
     if encoding is not None:
         try:
-            name = codecs.lookup(encoding).name
+            return Encoding(codecs.lookup(encoding).name, guessed=False)
         except LookupError:
             raise NotText(
                 f"{encoding!r} is not an encoding Python knows (try utf-8, cp1252, latin-1)"
             ) from None
-        return DecodedText(raw.decode(name, errors="replace"), name, guessed=False)
+    stream.seek(0)
+    head = stream.read(SNIFF_BYTES)
     for mark, name in BOMS:
-        if raw.startswith(mark):
-            return DecodedText(raw[len(mark) :].decode(name, errors="replace"), name, guessed=False)
-    head = raw[:SNIFF_BYTES]
+        if head.startswith(mark):
+            return Encoding(name, guessed=False, skip=len(mark))
     utf16 = _utf16_without_mark(head)
     if utf16 is not None:
-        return DecodedText(raw.decode(utf16, errors="replace"), utf16, guessed=True)
+        return Encoding(utf16, guessed=True)
     kind = _binary_kind(head)
     if kind is not None:
         raise NotText(f"this is {kind}, not CSV text; {HINT}")
-    try:
-        return DecodedText(raw.decode("utf-8"), "utf-8", guessed=False)
-    except UnicodeDecodeError:
-        pass
-    text = raw.decode("utf-8", errors="surrogateescape")
-    stray = sum(1 for ch in text if 0xDC80 <= ord(ch) <= 0xDCFF)
-    if sum(1 for ch in text if ord(ch) > 0x7F) - stray >= stray:
-        # More real UTF-8 letters than bytes that are not: UTF-8 with a few broken bytes. (Text in
-        # another encoding only forms a valid UTF-8 sequence here and there, by chance.)
-        return DecodedText(text, "utf-8", guessed=False)
-    name, guessed = _detect(raw)
-    return DecodedText(raw.decode(name, errors="replace"), name, guessed)
+    utf8, sample = _scan(stream)
+    if utf8:
+        return Encoding("utf-8", guessed=False, errors="surrogateescape")
+    name, guessed = _detect(sample)
+    return Encoding(name, guessed)
+
+
+def open_text(stream: BinaryIO, encoding: Encoding) -> io.TextIOWrapper:
+    """The upload as text, decoded as it is read (newlines untranslated, as the csv module wants)."""
+    stream.seek(encoding.skip)
+    return io.TextIOWrapper(stream, encoding=encoding.name, errors=encoding.errors, newline="")
 
 
 def bad_character(cell: str) -> str | None:
-    """Why a cell cannot be trusted (a control character, a byte that was not text), or None."""
-    for ch in cell:
-        code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:
-            return f"byte 0x{code - 0xDC00:02X} is not UTF-8 text"
-        if code == 0xFFFD:
-            return "it holds bytes that are not text in the file's encoding"
-        if (code < 0x20 and ch not in "\t\r\n") or code == 0x7F:
-            label = "NUL" if code == 0 else f"U+{code:04X}"
-            return f"it holds a control character ({label})"
-    return None
+    """Why a cell cannot be trusted (a control character, a byte that was not text), or None.
+
+    Cells may be joined with a newline (allowed) to ask once per row: the reason is the first cell's.
+    """
+    found = UNTRUSTED.search(cell)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"byte 0x{code - 0xDC00:02X} is not UTF-8 text"
+    if code == 0xFFFD:
+        return "it holds bytes that are not text in the file's encoding"
+    label = "NUL" if code == 0 else f"U+{code:04X}"
+    return f"it holds a control character ({label})"

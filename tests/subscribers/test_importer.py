@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, text
 
 from newsletter.database import Database
 from subscribers import Consent, Status
-from subscribers.importer import ImportRefused, export_csv, import_csv
+from subscribers.importer import ImportRefused, ImportReport, export_csv, import_csv
+from subscribers.models import Subscriber
 
 CONSENT = Consent(source="import:test.csv")
 
@@ -199,3 +203,110 @@ def test_a_truly_binary_upload_is_refused_whole_with_a_hint(
         import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
     assert f"this is {kind}, not CSV text" in str(refused.value)
     assert sum(database.store.count_by_status().values()) == 0
+
+
+def test_an_erased_address_is_not_imported_again(database: Database, tmp_path: Path) -> None:
+    database.store.erase("gone@example.org", Consent(source="request"))
+    path = write(
+        tmp_path, "email,name\nGone@Example.org,Gone\nkept@example.org,Kept\ngone@example.org,Again\n"
+    )
+    report = import_csv(database.store, path, status=Status.confirmed, consent=CONSENT)
+    assert (report.added, report.already_listed, report.duplicates_in_file) == (1, 1, 1)
+    assert database.store.find("gone@example.org") is None
+    assert database.store.is_suppressed("gone@example.org")
+
+
+def test_a_large_file_counts_duplicates_across_chunks_and_keeps_each_first_row(
+    database: Database, tmp_path: Path
+) -> None:
+    """12,000 rows (three of the importer's chunks), each address twice, the copy far from the first."""
+    database.store.add("reader5@example.org", "Listed", consent=CONSENT)
+    rows = [f"reader{n}@example.org,First {n}" for n in range(6000)]
+    rows += [f"READER{n}@example.org,Second {n}" for n in range(6000)]
+    path = write(tmp_path, "email,name\n" + "\n".join(rows) + "\n")
+    report = import_csv(database.store, path, status=Status.confirmed, consent=CONSENT)
+    assert (report.added, report.already_listed, report.duplicates_in_file) == (5999, 1, 6000)
+    assert database.store.find("reader5999@example.org").name == "First 5999"  # type: ignore[union-attr]
+    assert database.store.find("reader5@example.org").name == "Listed"  # type: ignore[union-attr]
+    imported = database.store.find("reader42@example.org")
+    assert imported is not None and [e.kind for e in database.store.events(imported.id)] == ["imported"]
+    assert database.store.events(imported.id)[0].source == "import:test.csv"
+
+
+LARGE = 40_000  # rows: past the first megabyte, the block the encoding is first looked for in
+
+
+def test_a_stray_byte_near_the_end_of_a_large_utf8_file_fails_only_its_row(
+    database: Database, tmp_path: Path
+) -> None:
+    content = _list_of(LARGE, {2: "zoë@example.org,Zoë".encode(), LARGE - 1: b"late\xff@example.org,Late"})
+    assert len(content) > 1_100_000
+    report = import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert (report.encoding, report.encoding_guessed) == ("utf-8", False)
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (LARGE, "not imported: byte 0xFF is not UTF-8 text")
+    ]
+    assert report.added == LARGE - 1
+
+
+def test_the_encoding_of_a_file_whose_only_accents_are_near_its_end_is_still_found(
+    database: Database, tmp_path: Path
+) -> None:
+    late = ["François Lefèvre", "José Müller", "Renée Dubois"]
+    content = _list_of(
+        LARGE, {LARGE - 3 + i: f"late{i}@example.org,{name}".encode("cp1252") for i, name in enumerate(late)}
+    )
+    report = import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert (report.encoding, report.encoding_guessed) == ("cp1252", True)
+    assert (report.added, report.errors) == (LARGE, ())
+    assert database.store.find("late1@example.org").name == "José Müller"  # type: ignore[union-attr]
+
+
+def test_a_file_broken_after_thousands_of_good_rows_writes_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    """The rows before the break were already handed to the database: they are rolled back with the rest."""
+    content = _list_of(12_000) + b'"' + b"x" * 200_000 + b'"@example.org,Too long a cell\n'
+    with pytest.raises(
+        ImportRefused, match=r"line 12002: field larger than field limit.*nothing was imported"
+    ):
+        import_csv(database.store, write(tmp_path, content), status=Status.confirmed, consent=CONSENT)
+    assert sum(database.store.count_by_status().values()) == 0
+    assert database.store.find("reader1@example.org") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_signup_committed_while_the_import_adds_its_rows_is_counted_as_listed(
+    database: Database, tmp_path: Path
+) -> None:
+    """PostgreSQL only: there a signup can commit while the import's INSERT runs (SQLite's import holds
+    the write lock for it). The import meets the rival row in the unique index and is run again."""
+    path = write(tmp_path, "email,name\nrace@example.org,Imported\nother@example.org,Other\n")
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        outcome["report"] = import_csv(database.store, path, status=Status.confirmed, consent=CONSENT)
+
+    with database.engine.connect() as rival:
+        rival.execute(
+            insert(Subscriber).values(email="race@example.org", name="Rival", status="pending", source="form")
+        )
+        importer = threading.Thread(target=run)
+        importer.start()
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND query LIKE '%import_rows%'"
+        )
+        while importer.is_alive():  # until the import's INSERT waits on the rival's uncommitted row
+            with database.engine.connect() as watcher:
+                if watcher.execute(waiting).scalar_one():
+                    break
+            time.sleep(0.01)
+        rival.commit()
+    importer.join()
+    report = outcome["report"]
+    assert isinstance(report, ImportReport)
+    assert (report.added, report.already_listed, report.duplicates_in_file) == (1, 1, 0)
+    assert database.store.find("race@example.org").name == "Rival"  # type: ignore[union-attr]
+    assert database.store.find("other@example.org") is not None
