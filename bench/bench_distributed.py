@@ -98,7 +98,7 @@ def rows(start: int, stop: int, now: dt.datetime) -> list[dict[str, object]]:
 
 
 def fill(database_url: str, size: int, batch_size: int) -> None:
-    """Migrate, then insert ``size`` confirmed subscribers (not the CSV importer: this is the send's bench)."""
+    """Migrate, then insert ``size`` confirmed subscribers (not the CSV importer: this measures the send)."""
     settings = Settings(**base_values(database_url, batch_size))  # type: ignore[arg-type]
     database = open_database(settings, migrate=True)
     now = dt.datetime.now(dt.UTC)
@@ -113,9 +113,8 @@ def fill(database_url: str, size: int, batch_size: int) -> None:
                 for start in range(0, size, step):
                     buffer = io.StringIO()
                     for i in range(start, min(size, start + step)):
-                        buffer.write(
-                            f"reader{i}@example.org\tReader {i}\tconfirmed\tbench\t{stamp}\t{stamp}\t{stamp}\n"
-                        )
+                        times = f"{stamp}\t{stamp}\t{stamp}"
+                        buffer.write(f"reader{i}@example.org\tReader {i}\tconfirmed\tbench\t{times}\n")
                     copy.write(buffer.getvalue())
             raw.commit()
             cursor.execute("ANALYZE subscribers")
@@ -308,9 +307,10 @@ class Result:
         rss = ", ".join(f"{m:.1f}" for m in self.worker_rss_mb)
         peak = max([*self.worker_rss_mb, self.command_rss_mb])
         out = [
-            f"{self.kind}, {self.workers} worker{'s' if self.workers > 1 else ''}: {self.subscribers:,} subscribers "
-            f"-> {self.accepted:,} accepted in {self.wall:.1f} s = {self.subscribers / self.wall:,.0f} recipients/s "
-            f"(ledger span {self.span:.1f} s = {self.accepted / self.span:,.0f}/s; send command {self.command_seconds:.1f} s)",
+            f"{self.kind}, {self.workers} worker{'s' if self.workers > 1 else ''}: "
+            f"{self.subscribers:,} subscribers -> {self.accepted:,} accepted in {self.wall:.1f} s = "
+            f"{self.subscribers / self.wall:,.0f} recipients/s (ledger span {self.span:.1f} s = "
+            f"{self.accepted / self.span:,.0f}/s; send command {self.command_seconds:.1f} s)",
             f"  peak RSS: workers {rss} MB, send command {self.command_rss_mb:.1f} MB "
             f"(goal <= {GOAL_RSS_MB:.0f} MB each: {'met' if peak <= GOAL_RSS_MB else 'NOT met'})",
             f"  CPU per recipient: workers {self.worker_cpu / n * 1e6:.1f} µs, "
@@ -389,7 +389,8 @@ def one_run(store: Store, size: int, workers: int, batch_size: int, folder: Path
         with engine.connect() as connection:
             accepted, first, last = connection.execute(
                 text(
-                    "SELECT count(*), min(updated_at), max(updated_at) FROM deliveries WHERE status = 'accepted'"
+                    "SELECT count(*), min(updated_at), max(updated_at) FROM deliveries "
+                    "WHERE status = 'accepted'"
                 )
             ).one()
         span = (as_time(last) - as_time(first)).total_seconds()

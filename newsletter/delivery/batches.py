@@ -39,7 +39,6 @@ from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus
 
-
 PLAN_READ = 20_000
 """Subscriber ids read at a time while planning: the send command's memory stays flat in list size."""
 

@@ -58,6 +58,19 @@ from newsletter.edition.slots import slot_marker
 from newsletter.errors import ConfigError, PermanentFailure, TemporaryFailure, TransportError
 
 MAX_PERSONALIZATIONS = 1000
+RATE_LIMIT_WAITS = 30  # consecutive 429s honoured before the batch is handed back as temporary
+MAX_RATE_WAIT = 120.0
+SERVER_RETRIES = 2
+KEYS = {
+    ("text", "name"): "%nl_t_name%",
+    ("text", "unsubscribe_url"): "%nl_t_unsub%",
+    ("html", "name"): "%nl_h_name%",
+    ("html", "unsubscribe_url"): "%nl_h_unsub%",
+}
+TEXT_NAME, TEXT_UNSUBSCRIBE = KEYS["text", "name"], KEYS["text", "unsubscribe_url"]
+HTML_NAME, HTML_UNSUBSCRIBE = KEYS["html", "name"], KEYS["html", "unsubscribe_url"]
+HTML_SPECIAL = re.compile("[&<>\"']")
+PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
 
 
 def api_client(api_key: str, host: str, timeout: float) -> HttpClient:
@@ -73,19 +86,6 @@ def api_client(api_key: str, host: str, timeout: float) -> HttpClient:
         "Accept": "application/json",
     }
     return HttpClient(host=host, request_headers=headers, version=3, timeout=timeout)
-RATE_LIMIT_WAITS = 30  # consecutive 429s honoured before the batch is handed back as temporary
-MAX_RATE_WAIT = 120.0
-SERVER_RETRIES = 2
-KEYS = {
-    ("text", "name"): "%nl_t_name%",
-    ("text", "unsubscribe_url"): "%nl_t_unsub%",
-    ("html", "name"): "%nl_h_name%",
-    ("html", "unsubscribe_url"): "%nl_h_unsub%",
-}
-TEXT_NAME, TEXT_UNSUBSCRIBE = KEYS["text", "name"], KEYS["text", "unsubscribe_url"]
-HTML_NAME, HTML_UNSUBSCRIBE = KEYS["html", "name"], KEYS["html", "unsubscribe_url"]
-HTML_SPECIAL = re.compile("[&<>\"']")
-PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)\b")
 
 
 def _chunks(messages: Iterable[OutboundMessage], size: int) -> Iterator[list[OutboundMessage]]:
