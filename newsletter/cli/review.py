@@ -139,7 +139,8 @@ def publish_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Put an edition in the web archive now (an edition is archived anyway once its send starts)."""
-    from newsletter.edition.digest import archive_url, load_digest
+    from newsletter.edition.digest import load_digest
+    from newsletter.edition.slots import archive_url
 
     settings = settings_of(ctx)
     database = database_of(ctx)

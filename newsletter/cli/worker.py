@@ -37,4 +37,6 @@ def worker_command(
     problem = broker_problem(settings)
     if problem:
         raise ConfigError(problem)
-    run_worker(settings, concurrency=concurrency, beat=beat, loglevel=loglevel)
+    status = run_worker(settings, concurrency=concurrency, beat=beat, loglevel=loglevel)
+    if status:
+        raise typer.Exit(status)

@@ -39,6 +39,9 @@ from subscribers.db import Base
 from subscribers.models import BigId, Subscriber, utcnow
 from subscribers.models import Status as SubscriberStatus
 
+PLAN_READ = 20_000
+"""Subscriber ids read at a time while planning: the send command's memory stays flat in list size."""
+
 
 class BatchStatus(enum.StrEnum):
     queued = "queued"  # waiting for a worker (or put back by a paused one)
@@ -97,12 +100,13 @@ class Batches:
                 select(func.max(BATCHES.c.last_id)).where(BATCHES.c.edition_id == edition_id)
             )
             after = int(covered or 0)
+            per_read = batch_size * max(1, PLAN_READ // batch_size)  # whole batches, ~20,000 ids a read
             while True:
                 ids = session.scalars(
                     select(Subscriber.id)
                     .where(Subscriber.status == SubscriberStatus.confirmed, Subscriber.id > after)
                     .order_by(Subscriber.id)
-                    .limit(batch_size * 50)
+                    .limit(per_read)
                 ).all()
                 if not ids:
                     break

@@ -10,7 +10,7 @@ import hmac
 import re
 
 from newsletter.config import Settings
-from newsletter.edition.digest import archive_url
+from newsletter.edition.slots import archive_url
 from subscribers.tokens import Hmac256, Purpose, TokenSigner
 
 CONFIRM_TTL_SECONDS = 7 * 24 * 3600

@@ -22,7 +22,7 @@ from newsletter.delivery.message import (
     format_address,
     list_unsubscribe,
 )
-from newsletter.edition.render import PER_RECIPIENT_SLOTS, slot_marker
+from newsletter.edition.slots import PER_RECIPIENT_SLOTS, slot_marker
 
 SOFT_BREAK = b"=\r\n"
 NAME_FALLBACK = "reader"

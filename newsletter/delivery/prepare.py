@@ -12,16 +12,19 @@ import dataclasses
 import email.utils
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.message import encode_text, format_address, single_line
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.edition.digest import Digest, edition_key
-from newsletter.edition.render import RenderedEdition, Renderer
 from newsletter.edition.stored import Edition
 from newsletter.errors import SendRefused
 from subscribers.models import utcnow
+
+if TYPE_CHECKING:  # a process that sends stored editions (a worker) never imports the renderer
+    from newsletter.edition.digest import Digest
+    from newsletter.edition.render import RenderedEdition, Renderer
 
 
 def content_hash(rendered: RenderedEdition) -> str:
@@ -73,6 +76,8 @@ def prepare_edition(
             "no postal address configured (NEWSLETTER_POSTAL_ADDRESS): every message must show "
             "the sender's postal address in its footer"
         )
+    from newsletter.edition.digest import edition_key
+
     rendered = renderer.render_edition(digest, settings)
     key = edition_key(digest)
     digest_hash = content_hash(rendered)

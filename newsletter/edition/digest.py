@@ -124,11 +124,6 @@ def edition_key(digest: Digest) -> str:
     return f"{digest.date.isoformat()}-{slug}"
 
 
-def archive_url(base_url: str, key: str) -> str:
-    """The stable web address of an edition: ``/archive/<date>-<issue>/``."""
-    return f"{base_url.rstrip('/')}/archive/{key}/"
-
-
 def field_name(loc: Loc) -> str:
     """``sections[7].items[0].url`` for ("sections", 7, "items", 0, "url")."""
     return ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[") or "(top)"

@@ -31,11 +31,9 @@ import mjml
 from jinja2.runtime import Context
 
 from newsletter.config import PROJECT_ROOT, Settings
-from newsletter.edition.digest import Digest, archive_url, edition_key
+from newsletter.edition.digest import Digest, edition_key
+from newsletter.edition.slots import archive_url, slot_marker
 from newsletter.errors import RenderError
-
-PER_RECIPIENT_SLOTS: Final = ("name", "unsubscribe_url")
-"""Slots of an edition; personalisation fills these (HTML-escaping ``name`` in the HTML part only)."""
 
 TEXT_WIDTH: Final = 72
 DEFAULT_TEMPLATES_DIR: Final = PROJECT_ROOT / "templates"
@@ -43,26 +41,12 @@ DEFAULT_LANG: Final = "en"
 GMAIL_CLIP_BYTES: Final = 102_000
 """Gmail hides everything after this many bytes of HTML, the unsubscribe footer included."""
 
-_SLOT_NAME = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")
 _EMAIL_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _UNBREAKABLE = re.compile(r"://|^mailto:|__nl_slot_", re.IGNORECASE)
 _MONTHS: Final = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
-
-
-def slot_marker(name: str) -> str:
-    """The placeholder a template writes where a per-recipient value goes.
-
-    Names are lower-case words joined by single underscores, so no marker can be a substring of
-    another one and a fill by ``str.replace`` can never hit the wrong slot.
-    """
-    if not _SLOT_NAME.fullmatch(name):
-        raise ValueError(
-            f"slot name {name!r}: use lower-case letters and digits joined by single underscores"
-        )
-    return f"__nl_slot_{name}__"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from newsletter.config import Settings
 from newsletter.delivery.links import Links
 from newsletter.delivery.message import OutboundMessage, encode_text, format_address, single_line
 from newsletter.delivery.personalise import MessageTemplate
-from newsletter.edition.render import Renderer, slot_marker
+from newsletter.edition.render import Renderer
+from newsletter.edition.slots import slot_marker
 
 CONFIRM_SLOT = slot_marker("confirm_url")
 

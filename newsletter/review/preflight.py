@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from newsletter.config import Settings
 from newsletter.edition.digest import Digest, Item, LocatedDigest, field_name, load_located_digest
-from newsletter.edition.render import GMAIL_CLIP_BYTES, Renderer, slot_marker
+from newsletter.edition.render import GMAIL_CLIP_BYTES, Renderer
+from newsletter.edition.slots import slot_marker
 from newsletter.edition.yaml_lines import Loc
 from newsletter.review import spamassassin
 from newsletter.review.contrast import contrast_ratio, hex_of, required_ratio

@@ -15,7 +15,8 @@ from newsletter.config import Settings
 from newsletter.delivery.message import OutboundMessage, message_id
 from newsletter.delivery.prepare import message_template, unsaved_edition
 from newsletter.edition.digest import Digest, edition_key
-from newsletter.edition.render import PER_RECIPIENT_SLOTS, RenderedEdition, Renderer, slot_marker
+from newsletter.edition.render import RenderedEdition, Renderer
+from newsletter.edition.slots import PER_RECIPIENT_SLOTS, slot_marker
 
 SAMPLE_NAME = "Sample Reader"
 SAMPLE_EMAIL = "sample.reader@example.org"

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from newsletter.config import Settings
 from newsletter.edition.digest import Digest
-from newsletter.edition.render import Renderer, slot_marker
+from newsletter.edition.render import Renderer
+from newsletter.edition.slots import slot_marker
 from newsletter.edition.stored import Edition
 from newsletter.errors import RenderError
 

@@ -85,6 +85,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     csrf = CsrfTokens(settings.require_secret())
     redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
+    app.state.redis = redis_client  # the desk's sign-in limits share it
     address_limiter = signup_limiter(
         settings, db.sessions, redis_client, "address", settings.signup_limit_per_address
     )

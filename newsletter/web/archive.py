@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from newsletter.edition.digest import archive_url
+from newsletter.edition.slots import archive_url
 from newsletter.edition.stored import Edition
 from newsletter.review.web_copy import WebCopies
 from newsletter.web.context import web

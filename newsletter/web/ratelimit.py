@@ -94,10 +94,24 @@ def signup_limiter(
     limit: int,
 ) -> Limiter:
     """``limit`` hits per ``rate_limit_window`` per key, in the store every serving process shares."""
-    prefix = f"{settings.redis_prefix}signup:{name}:"
+    return shared_limiter(
+        settings, sessions, redis_client, f"signup:{name}:", limit, settings.rate_limit_window
+    )
+
+
+def shared_limiter(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    redis_client: redis.Redis | None,
+    name: str,
+    limit: int,
+    window: float,
+) -> Limiter:
+    """``limit`` hits per ``window`` seconds per key under ``name``: in Redis when the app has a client,
+    else in the database (signups, and the desk's sign-in attempts)."""
     if redis_client is not None:
-        return RedisWindowLimiter(redis_client, prefix, limit, settings.rate_limit_window)
-    return DatabaseWindowLimiter(sessions, f"signup:{name}:", limit, settings.rate_limit_window)
+        return RedisWindowLimiter(redis_client, f"{settings.redis_prefix}{name}", limit, window)
+    return DatabaseWindowLimiter(sessions, name, limit, window)
 
 
 def client_key(host: str | None) -> str:

@@ -19,7 +19,8 @@ from newsletter.delivery.personalise import MessageTemplate, compile_body
 from newsletter.delivery.prepare import message_template, unsaved_edition
 from newsletter.delivery.send_loop import outbound_message
 from newsletter.edition.digest import Digest
-from newsletter.edition.render import Renderer, slot_marker
+from newsletter.edition.render import Renderer
+from newsletter.edition.slots import slot_marker
 from subscribers.store import Recipient
 from tests.conftest import TEST_SECRET
 

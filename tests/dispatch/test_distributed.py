@@ -8,20 +8,22 @@ stopped worker finishes its batch first, and the send rate holds over all worker
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from newsletter.config import Settings
 from newsletter.database import Database, open_database
 from newsletter.delivery.batches import BATCHES, BatchStatus
 from newsletter.delivery.leases import LEASES
 from newsletter.delivery.ledger_tables import Delivery, DeliveryStatus
-from newsletter.edition.stored import EditionStatus
+from newsletter.edition.stored import Edition, EditionStatus
 from subscribers.models import Status
 from subscribers.store import Consent
 from tests.conftest import SAMPLE_DIGEST, TEST_SECRET
@@ -185,4 +187,138 @@ def test_the_send_rate_holds_over_all_workers_together(tmp_path: Path, database_
     inside = sum(1 for s in stamps if first <= s.timestamp() <= last)
     measured = inside / (last - first)
     assert rate * 0.9 <= measured <= rate * 1.1, measured
+    database.close()
+
+
+# -- pause, resume and cancel reach every worker within one batch -----------------------------------
+
+STEERED = 400
+STEERED_BATCH = 20
+
+
+def _accepted(database: Database) -> int:
+    with database.sessions() as session:
+        return len(
+            session.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.accepted)).all()
+        )
+
+
+def _steer(database: Database, to: EditionStatus) -> int:
+    """Pause or cancel as `newsletter pause` / `cancel` do (one status change in the ledger), and count
+    the accepted deliveries in the same transaction: what was sent before the change became visible.
+    Writers of results wait for the commit (a share lock), so none lands between the count and the change."""
+    with database.sessions.begin() as session:
+        session.execute(text("LOCK TABLE deliveries IN SHARE MODE"))
+        changed = session.execute(
+            update(Edition)
+            .where(Edition.key == EDITION, Edition.status == EditionStatus.sending)
+            .values(status=to)
+        )
+        assert changed.rowcount == 1  # type: ignore[attr-defined]
+        return len(
+            session.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.accepted)).all()
+        )
+
+
+def _batches_handled(workers: list[Worker]) -> set[str]:
+    """Batch ids whose message a worker has taken and finished (sent, paused, cancelled …), from the logs."""
+    found = set()
+    for worker in workers:
+        found |= set(re.findall(r"batch (\d+) of edition \d+: \w+", worker.text()))
+    return found
+
+
+def _every_message_handled(database: Database, workers: list[Worker]) -> Callable[[], bool]:
+    """Each batch has one message on the broker: once every batch id is in a log and none is claimed, no
+    worker holds anything more of this send."""
+
+    def check() -> bool:
+        with database.sessions() as session:
+            ids = {str(i) for i in session.scalars(select(BATCHES.c.id))}
+            claimed = session.scalar(
+                select(BATCHES.c.id).where(BATCHES.c.status == BatchStatus.claimed).limit(1)
+            )
+        return claimed is None and ids <= _batches_handled(workers)
+
+    return check
+
+
+def _steered_send(tmp_path: Path, database_url: str, sink: Sink) -> tuple[Path, Database, list[Worker]]:
+    """Two workers sending 400 subscribers in batches of 20, slowed by a shared rate so there is time to
+    steer (the rate paces the send; nothing below asserts on time)."""
+    broker = BROKERS["rabbitmq"][0]
+    if not port_open("127.0.0.1", 5672):
+        unavailable("RabbitMQ is not reachable on 127.0.0.1:5672")
+    config, settings = _project(
+        tmp_path, database_url, broker, sink, send_rate=80, batch_size=STEERED_BATCH, lease_seconds=5
+    )
+    assert run_command(config, tmp_path, "init").returncode == 0
+    database = open_database(settings)
+    _subscribe(database, STEERED)
+    workers = start_workers(config, 2, tmp_path)
+    _start_send(config, tmp_path)
+    _wait_for("two batches are sent", lambda: _accepted(database) >= 2 * STEERED_BATCH, workers)
+    return config, database, workers
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_pause_stops_every_worker_within_one_batch_and_a_resume_finishes_the_send(
+    tmp_path: Path, database_url: str, sink: Sink
+) -> None:
+    config, database, workers = _steered_send(tmp_path, database_url, sink)
+    try:
+        before = _steer(database, EditionStatus.paused)
+        _wait_for("every worker has let go", _every_message_handled(database, workers), workers)
+        paused = _accepted(database)
+        assert _edition_status(database) is EditionStatus.paused
+        assert paused - before <= 2 * STEERED_BATCH  # at most the batch each of the two workers held
+        assert paused < STEERED  # it did stop
+        with database.sessions() as session:
+            in_flight = session.scalars(
+                select(Delivery.id).where(Delivery.status == DeliveryStatus.sending)
+            ).all()
+        assert in_flight == []  # what was handed over is recorded; nothing is left half-sent
+        assert len(sink.received) == paused  # the receiver got exactly what the ledger says
+
+        result = run_command(
+            config, tmp_path, "send", str(SAMPLE_DIGEST), "--distributed", "--resume", "--yes"
+        )
+        assert result.returncode == 0, result.stderr
+        _wait_for("the edition is sent", lambda: _edition_status(database) is EditionStatus.sent, workers)
+    finally:
+        stop_workers(workers)
+    assert _accepted(database) == STEERED
+    assert len(sink.received) == STEERED and set(sink.received.values()) == {1}  # everyone once
+    database.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_cancel_stops_every_worker_within_one_batch_and_leaves_everyone_else_unsent(
+    tmp_path: Path, database_url: str, sink: Sink
+) -> None:
+    config, database, workers = _steered_send(tmp_path, database_url, sink)
+    try:
+        before = _steer(database, EditionStatus.cancelled)
+        _wait_for("every worker has let go", _every_message_handled(database, workers), workers)
+        refused = run_command(
+            config, tmp_path, "send", str(SAMPLE_DIGEST), "--distributed", "--resume", "--yes"
+        )
+    finally:
+        stop_workers(workers)
+    cancelled = _accepted(database)
+    assert cancelled - before <= 2 * STEERED_BATCH and cancelled < STEERED
+    assert _edition_status(database) is EditionStatus.cancelled
+    assert refused.returncode != 0 and "cancelled" in refused.stderr  # and it stays so
+    with database.sessions() as session:
+        rows = session.execute(select(Delivery.status, Delivery.message_id)).all()
+        open_batches = session.scalars(
+            select(BATCHES.c.id).where(BATCHES.c.status == BatchStatus.claimed)
+        ).all()
+    accepted_ids = {mid for status, mid in rows if status == DeliveryStatus.accepted}
+    # Everyone else is unsent, and the ledger says so: no row, or one put back untried; none in flight.
+    assert {status for status, _ in rows} <= {DeliveryStatus.accepted, DeliveryStatus.deferred}
+    assert open_batches == []
+    assert set(sink.received) == accepted_ids and len(sink.received) == cancelled
+    stats = run_command(config, tmp_path, "stats", EDITION, "--json")
+    assert json.loads(stats.stdout)["status"] == "cancelled"
     database.close()

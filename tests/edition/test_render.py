@@ -13,13 +13,12 @@ from newsletter.config import Settings
 from newsletter.edition.digest import Digest, SectionKind, load_digest
 from newsletter.edition.render import (
     DEFAULT_TEMPLATES_DIR,
-    PER_RECIPIENT_SLOTS,
     TEXT_WIDTH,
     RenderedEdition,
     Renderer,
-    slot_marker,
     wrap_text,
 )
+from newsletter.edition.slots import PER_RECIPIENT_SLOTS, slot_marker
 from newsletter.errors import RenderError
 
 ROOT = Path(__file__).resolve().parents[2]

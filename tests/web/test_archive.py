@@ -10,11 +10,11 @@ from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.delivery.prepare import prepare_edition
 from newsletter.edition.digest import Digest
-from newsletter.edition.render import Renderer, slot_marker
+from newsletter.edition.render import Renderer
+from newsletter.edition.slots import slot_marker
 from newsletter.edition.stored import EditionStatus
 
 KEY = "2011-07-11-weekly-highlights"
-
 
 
 def _store(settings: Settings, database: Database, digest: Digest) -> int:

@@ -40,9 +40,10 @@ def install(app: FastAPI, web: WebContext) -> None:
     from newsletter.web.desk.findings import DeskFindings
     from newsletter.web.desk.runner import SendRunner
     from newsletter.web.desk.session import DeskSessions
-    from newsletter.web.ratelimit import SlidingWindowLimiter
+    from newsletter.web.ratelimit import shared_limiter
 
     settings = web.settings
+    sessions, window = app.state.database.sessions, settings.desk_signin_window
     context = DeskContext(
         settings=settings,
         database=app.state.database,
@@ -58,9 +59,18 @@ def install(app: FastAPI, web: WebContext) -> None:
         flow=web.flow,
         runner=SendRunner(settings),
         findings=DeskFindings(settings, app.state.renderer),
-        ip_limiter=SlidingWindowLimiter(settings.desk_signin_limit_per_ip, settings.desk_signin_window),
-        account_limiter=SlidingWindowLimiter(
-            settings.desk_signin_limit_per_account, settings.desk_signin_window
+        # In the store every serving process shares, like the signup limits: `serve --workers N` and
+        # several hosts count one editor's (or one address's) attempts together.
+        ip_limiter=shared_limiter(
+            settings, sessions, app.state.redis, "desk-signin:ip:", settings.desk_signin_limit_per_ip, window
+        ),
+        account_limiter=shared_limiter(
+            settings,
+            sessions,
+            app.state.redis,
+            "desk-signin:account:",
+            settings.desk_signin_limit_per_account,
+            window,
         ),
     )
     app.state.desk = context

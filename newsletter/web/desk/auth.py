@@ -3,8 +3,9 @@
 A failed sign-in says only that the name and password do not match, never which half was wrong, and
 costs the same Argon2 verification either way (editors.EditorStore.authenticate). Attempts are counted
 per client IP and per editor name, known or not, in sliding windows (``desk_signin_limit_per_ip``,
-``desk_signin_limit_per_account``, ``desk_signin_window``); past either limit every attempt, even a
-right one, is refused with 429 until the window moves on.
+``desk_signin_limit_per_account``, ``desk_signin_window``), kept where the signup limits are (Redis when
+``redis_url`` is set, else the database), so every process and host serving the desk counts together;
+past either limit every attempt, even a right one, is refused with 429 until the window moves on.
 """
 
 from __future__ import annotations

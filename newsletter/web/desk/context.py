@@ -20,13 +20,12 @@ from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.edition.render import Renderer
 from newsletter.edition.stored import Edition
-from newsletter.readers.signup import SignupFlow
+from newsletter.readers.signup import Limiter, SignupFlow
 from newsletter.web.desk.editors import Editor, EditorStore, generation
 from newsletter.web.desk.findings import DeskFindings
 from newsletter.web.desk.runner import KEY, SendRunner
 from newsletter.web.desk.session import COOKIE, SAFE_METHODS, DeskSession, DeskSessions
 from newsletter.web.pages import Pages
-from newsletter.web.ratelimit import SlidingWindowLimiter
 from newsletter.web.security import CsrfTokens, cross_origin
 
 MAX_BODY_BYTES = 60_000_000  # the largest CSV import (50 MB) and its form around it
@@ -48,8 +47,8 @@ class DeskContext:
     flow: SignupFlow
     runner: SendRunner
     findings: DeskFindings
-    ip_limiter: SlidingWindowLimiter
-    account_limiter: SlidingWindowLimiter
+    ip_limiter: Limiter
+    account_limiter: Limiter
 
     def render(
         self,

@@ -30,7 +30,9 @@ from tests.support.desk_helpers import (
     sign_in,
     signed_in_client,
 )
+from tests.support.services import port_open, unavailable
 from tests.support.web_helpers import build_app, make_client
+from tests.support.workers import unique_names
 
 PUBLIC = {"/desk", "/desk/sign-in", "/desk/set-password/{token}"}
 
@@ -158,6 +160,24 @@ def test_the_ip_limit_holds_across_names(desk_db: Settings, database: Database) 
     client = make_client(build_app(desk_db.replace(desk_signin_limit_per_ip=5), database))
     codes = [sign_in(client, f"name{i}", "guess").status_code for i in range(7)]
     assert codes == [403] * 5 + [429] * 2
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_two_processes_serving_the_desk_count_one_editors_attempts_together(
+    desk_db: Settings, database: Database, store: str
+) -> None:
+    """Two apps over one store stand for `serve --workers 2` (or two hosts behind a proxy): the 10
+    attempts allowed for a name are 10 in all, not 10 in each."""
+    settings = desk_db
+    if store == "redis":
+        if not port_open("127.0.0.1", 6379):
+            unavailable("Redis is not reachable on 127.0.0.1:6379")
+        settings = desk_db.replace(redis_url="redis://127.0.0.1:6379/0", **unique_names())
+    add_editor(database)
+    first, second = (make_client(build_app(settings, database)) for _ in range(2))
+    codes = [sign_in(first if i % 2 else second, "ann", "wrong password!").status_code for i in range(12)]
+    assert codes == [403] * 10 + [429] * 2
+    assert sign_in(first, "ann").status_code == sign_in(second, "ann").status_code == 429
 
 
 def test_session_cookie_flags(desk_db: Settings, database: Database) -> None:
