@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_sendgrid import KEY, start_stand_in  # noqa: E402  (bench/ is on the path)
 from sqlalchemy import Engine, insert, text  # noqa: E402
 
 from newsletter.config import Settings  # noqa: E402
@@ -51,7 +52,6 @@ from subscribers.db import make_engine  # noqa: E402
 from subscribers.models import Status, Subscriber  # noqa: E402
 from tests.support.workers import NEWSLETTER, Worker, start_workers, stop_workers, write_config  # noqa: E402
 
-KEY = "SG.bench-key"
 DIGEST = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
 EDITION = "2011-07-11-weekly-highlights"
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
@@ -270,18 +270,6 @@ def ledger_bytes(engine: Engine) -> int:
         page = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
         pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
         return int(page) * int(pages)  # the whole file: the list did not change, so its growth is the ledger
-
-
-def start_stand_in() -> tuple[subprocess.Popen[str], str]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.sendgrid_server", "--key", KEY],
-        cwd=ROOT,
-        text=True,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    return server, f"http://127.0.0.1:{int(server.stdout.readline())}"
 
 
 @dataclasses.dataclass
