@@ -43,13 +43,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_sendgrid import KEY, start_stand_in  # noqa: E402  (bench/ is on the path)
+from bench_sendgrid import KEY, reader_rows, start_stand_in  # noqa: E402  (bench/ is on the path)
 from sqlalchemy import Engine, insert, text  # noqa: E402
 
 from newsletter.config import Settings  # noqa: E402
 from newsletter.database import open_database  # noqa: E402
 from subscribers.db import make_engine  # noqa: E402
-from subscribers.models import Status, Subscriber  # noqa: E402
+from subscribers.models import Subscriber  # noqa: E402
 from tests.support.workers import NEWSLETTER, Worker, start_workers, stop_workers, write_config  # noqa: E402
 
 DIGEST = ROOT / "samples" / "2011-07-11-weekly-highlights.yaml"
@@ -82,21 +82,6 @@ def base_values(database_url: str, batch_size: int) -> dict[str, object]:
 # -- the list, filled once per database and copied for every run ------------------------------------
 
 
-def rows(start: int, stop: int, now: dt.datetime) -> list[dict[str, object]]:
-    return [
-        {
-            "email": f"reader{i}@example.org",
-            "name": f"Reader {i}",
-            "status": Status.confirmed,
-            "source": "bench",
-            "created_at": now,
-            "updated_at": now,
-            "confirmed_at": now,
-        }
-        for i in range(start, stop)
-    ]
-
-
 def fill(database_url: str, size: int, batch_size: int) -> None:
     """Migrate, then insert ``size`` confirmed subscribers (not the CSV importer: this measures the send)."""
     settings = Settings(**base_values(database_url, batch_size))  # type: ignore[arg-type]
@@ -124,7 +109,7 @@ def fill(database_url: str, size: int, batch_size: int) -> None:
     else:
         with database.engine.begin() as connection:
             for start in range(0, size, step):
-                connection.execute(insert(Subscriber), rows(start, min(size, start + step), now))
+                connection.execute(insert(Subscriber), reader_rows(start, min(size, start + step), now))
     database.close()
 
 

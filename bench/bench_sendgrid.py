@@ -50,25 +50,28 @@ def settings_for(folder: Path, host: str = "http://127.0.0.1:9") -> Settings:
     )
 
 
+def reader_rows(start: int, stop: int, now: dt.datetime) -> list[dict[str, object]]:
+    return [
+        {
+            "email": f"reader{i}@example.org",
+            "name": f"Reader {i}",
+            "status": Status.confirmed,
+            "source": "bench",
+            "created_at": now,
+            "updated_at": now,
+            "confirmed_at": now,
+        }
+        for i in range(start, stop)
+    ]
+
+
 def fill(settings: Settings, size: int) -> None:
     """Confirmed subscribers by bulk insert (the store's add_many writes consent events too: slow for 1M)."""
     database = open_database(settings, migrate=True)
     now = dt.datetime.now(dt.UTC)
     with database.engine.begin() as connection:
         for start in range(0, size, 50_000):
-            rows = [
-                {
-                    "email": f"reader{i}@example.org",
-                    "name": f"Reader {i}",
-                    "status": Status.confirmed,
-                    "source": "bench",
-                    "created_at": now,
-                    "updated_at": now,
-                    "confirmed_at": now,
-                }
-                for i in range(start, min(size, start + 50_000))
-            ]
-            connection.execute(insert(Subscriber), rows)
+            connection.execute(insert(Subscriber), reader_rows(start, min(size, start + 50_000), now))
     database.close()
 
 

@@ -265,8 +265,8 @@ def check_contrast(ctx: Context) -> Iterator[Finding]:
 
 def check_spam(ctx: Context) -> Iterator[Finding]:
     command = ctx.settings.spamassassin_command
+    cache = spamassassin.ScoreCache(ctx.settings.cache_dir)
     try:
-        cache = spamassassin.ScoreCache(ctx.settings.cache_dir)
         report = spamassassin.content_score(ctx.sample.eml, command, cache)
     except spamassassin.SpamAssassinMissing:
         yield Finding(
