@@ -22,18 +22,20 @@ import textwrap
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import css_inline
 import jinja2
-import mjml
 from jinja2.runtime import Context
 
 from newsletter.config import PROJECT_ROOT, Settings
 from newsletter.edition.digest import Digest, edition_key
 from newsletter.edition.slots import archive_url, slot_marker
 from newsletter.errors import RenderError
+
+if TYPE_CHECKING:
+    import css_inline
 
 TEXT_WIDTH: Final = 72
 DEFAULT_TEMPLATES_DIR: Final = PROJECT_ROOT / "templates"
@@ -130,6 +132,8 @@ def compile_mjml(source: str, template: str) -> str:
 
     ``fonts={}``: no web-font <link> is emitted, so opening the email fetches nothing from Google.
     """
+    import mjml  # here, not at the top: the web app's start-up and the desk's pages do not compile MJML
+
     try:
         html: str = mjml.mjml2html(source, disable_comments=True, fonts={})
     except ValueError as exc:
@@ -184,9 +188,15 @@ class Renderer:
         )
         self.env.globals["slot"] = slot_marker
         self.env.filters.update(wrap=wrap_text, heading=heading, longdate=long_date, ref=link_ref)
+
+    @cached_property
+    def _inliner(self) -> css_inline.CSSInliner:
+        """Built at the first render, so that ``serve`` starts without importing css-inline."""
+        import css_inline
+
         # keep_style_tags: the phone media query cannot be inlined and must stay in <style>;
         # no remote loading: rendering must not depend on (or leak to) the network.
-        self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+        return css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 
     def render_edition(
         self, digest: Digest, settings: Settings, *, web_copy: bool = False

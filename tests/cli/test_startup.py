@@ -130,3 +130,21 @@ def test_every_listed_help_line_is_the_commands_own() -> None:
         command = entry.load()
         assert command.name == entry.name
         assert first_paragraph(command.help or "") == entry.help, entry.name
+
+
+def test_the_web_app_starts_without_the_edition_compilers_or_the_desk(tmp_path: Path) -> None:
+    """``serve`` answers its first page without MJML or css-inline (they load at the first render) and
+    without the desk's modules (they load at the first desk request)."""
+    assert imported(tmp_path, "init")
+    code = (
+        "import sys; from newsletter.config import load_settings; from newsletter.web.app import create_app;"
+        "create_app(load_settings()); "
+        "print([m for m in ('mjml', 'css_inline', 'newsletter.web.desk.context',"
+        " 'newsletter.web.desk.editions') if m in sys.modules])"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=base, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

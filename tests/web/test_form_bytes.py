@@ -9,7 +9,6 @@ from tests.support.web_helpers import csrf_of, outbox, signup
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
-
 def _raw_post(client, path: str, body: bytes, content_type: str = FORM["content-type"]):
     return client.post(path, content=body, headers={"content-type": content_type})
 

@@ -5,8 +5,9 @@ CSRF token), ``context`` (what routes share, and the ``signed_in`` gate every pr
 ``auth`` (sign-in pages), ``editions`` (upload, preview, test, schedule, send now), ``findings``
 (what the desk says about an edition before it goes), ``runner`` (sends in their own process),
 ``progress`` (the ledger's numbers; pause, resume, cancel), ``stats`` and ``charts`` (figures and the
-SVG growth chart), ``subscribers`` (search, history, privacy, CSV). ``install`` mounts it all on the
-web app. Templates are in templates/web/desk/, the stylesheet and script in templates/web/static/desk/.
+SVG growth chart), ``subscribers`` (search, history, privacy, CSV), ``refusal`` (the desk's exception).
+``install`` mounts it all on the web app, built at its first desk request. Templates are in
+templates/web/desk/, the stylesheet and script in templates/web/static/desk/.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
+    from starlette.types import Receive, Scope, Send
 
     from newsletter.web.context import WebContext
 
@@ -31,11 +33,67 @@ def routers() -> list[APIRouter]:
 
 
 def install(app: FastAPI, web: WebContext) -> None:
-    """Mount the desk's routes on ``app``, sharing the web app's settings, database, pages and flow."""
+    """Make the desk part of ``app``; its routes are built at the first request under ``/desk/``.
+
+    The desk's modules and FastAPI's analysis of its routes are a tenth of a second of ``serve``'s
+    start-up that a reader's signup or unsubscribe never needs, so until the first desk request one route
+    stands for all of them (``FirstDeskRequest``). What must exist before the app starts is here: the
+    ``/desk`` redirect, and the handler of ``DeskRefusal`` (Starlette fixes its handlers at start-up).
+    """
     from fastapi import Request
     from fastapi.responses import RedirectResponse, Response
 
-    from newsletter.web.desk.context import DeskContext, DeskRefusal
+    from newsletter.web.desk.refusal import DeskRefusal
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DeskRefusal)
+        if exc.location:
+            return RedirectResponse(exc.location, status_code=exc.status)
+        title = {403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Please check"}.get(
+            exc.status, "Refused"
+        )
+        return request.app.state.desk.render(  # type: ignore[no-any-return]
+            "message",
+            status=exc.status,
+            title=title,
+            text=exc.text,
+            signed=getattr(request.state, "signed", None),
+        )
+
+    app.add_exception_handler(DeskRefusal, refused)
+
+    @app.get("/desk", include_in_schema=False)
+    def desk_root() -> Response:
+        return RedirectResponse("/desk/", status_code=308)
+
+    app.router.routes.append(FirstDeskRequest(app, web).route)
+
+
+class FirstDeskRequest:
+    """The ASGI endpoint of every ``/desk/`` path until the desk is built: it builds it, steps aside, and
+    routes the request again, now to the desk's own route.
+
+    Building it awaits nothing, so on the event loop no second request can find it half built; if it
+    fails, this route stays and the next desk request tries again.
+    """
+
+    def __init__(self, app: FastAPI, web: WebContext) -> None:
+        from starlette.routing import Route
+
+        self.app, self.web = app, web
+        self.route = Route("/desk/{rest:path}", self, include_in_schema=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.route in self.app.router.routes:
+            build(self.app, self.web)
+            self.app.router.routes.remove(self.route)
+        await self.app.router(scope, receive, send)
+
+
+def build(app: FastAPI, web: WebContext) -> None:
+    """The desk's context on ``app.state.desk`` and its routes on ``app``: the web app's settings,
+    database, pages and signup flow, shared."""
+    from newsletter.web.desk.context import DeskContext
     from newsletter.web.desk.editors import EditorStore
     from newsletter.web.desk.findings import DeskFindings
     from newsletter.web.desk.runner import SendRunner
@@ -44,7 +102,8 @@ def install(app: FastAPI, web: WebContext) -> None:
 
     settings = web.settings
     sessions, window = app.state.database.sessions, settings.desk_signin_window
-    context = DeskContext(
+    every_router = routers()
+    app.state.desk = DeskContext(
         settings=settings,
         database=app.state.database,
         editors=EditorStore(app.state.database.sessions, settings.desk_password_memory_kib),
@@ -73,28 +132,5 @@ def install(app: FastAPI, web: WebContext) -> None:
             window,
         ),
     )
-    app.state.desk = context
-
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, DeskRefusal)
-        if exc.location:
-            return RedirectResponse(exc.location, status_code=exc.status)
-        title = {403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Please check"}.get(
-            exc.status, "Refused"
-        )
-        return context.render(
-            "message",
-            status=exc.status,
-            title=title,
-            text=exc.text,
-            signed=getattr(request.state, "signed", None),
-        )
-
-    app.add_exception_handler(DeskRefusal, refused)
-
-    @app.get("/desk", include_in_schema=False)
-    def desk_root() -> Response:
-        return RedirectResponse("/desk/", status_code=308)
-
-    for router in routers():
+    for router in every_router:
         app.include_router(router)

@@ -23,6 +23,7 @@ from newsletter.edition.stored import Edition
 from newsletter.readers.signup import Limiter, SignupFlow
 from newsletter.web.desk.editors import Editor, EditorStore, generation
 from newsletter.web.desk.findings import DeskFindings
+from newsletter.web.desk.refusal import DeskRefusal
 from newsletter.web.desk.runner import KEY, SendRunner
 from newsletter.web.desk.session import COOKIE, SAFE_METHODS, DeskSession, DeskSessions
 from newsletter.web.pages import Pages
@@ -84,14 +85,6 @@ def desk(request: Request) -> DeskContext:
     context = request.app.state.desk
     assert isinstance(context, DeskContext)
     return context
-
-
-class DeskRefusal(Exception):
-    """A desk request refused with a page saying why (or, for a GET without a session, a redirect)."""
-
-    def __init__(self, status: int, text: str, *, location: str = "") -> None:
-        super().__init__(text)
-        self.status, self.text, self.location = status, text, location
 
 
 def edition_or_404(context: DeskContext, key: str) -> Edition:

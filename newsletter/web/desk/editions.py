@@ -26,8 +26,9 @@ from newsletter.edition.stored import Edition, EditionStatus
 from newsletter.errors import DigestError, NewsletterError
 from newsletter.review.findings import Severity
 from newsletter.review.sample import SAMPLE_NAME, fill_sample
-from newsletter.web.desk.context import DeskContext, DeskRefusal, Signed, desk, edition_or_404, signed_in
+from newsletter.web.desk.context import DeskContext, Signed, desk, edition_or_404, signed_in
 from newsletter.web.desk.progress import progress_of
+from newsletter.web.desk.refusal import DeskRefusal
 from subscribers.errors import InvalidAddress
 from subscribers.validation import normalise_email
 

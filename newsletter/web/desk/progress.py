@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 
 from newsletter.delivery.ledger_tables import FINAL_STATUSES, Delivery
 from newsletter.edition.stored import Edition, EditionStatus
-from newsletter.web.desk.context import DeskContext, DeskRefusal, Signed, desk, edition_or_404, signed_in
+from newsletter.web.desk.context import DeskContext, Signed, desk, edition_or_404, signed_in
+from newsletter.web.desk.refusal import DeskRefusal
 from subscribers.models import utcnow
 
 router = APIRouter(dependencies=[Depends(signed_in)])

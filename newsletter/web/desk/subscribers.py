@@ -22,7 +22,8 @@ from sqlalchemy import func, or_, select
 from newsletter.feedback.stats import history
 from newsletter.readers.privacy import erase, export_data
 from newsletter.web.context import client_host
-from newsletter.web.desk.context import DeskContext, DeskRefusal, Signed, desk, signed_in
+from newsletter.web.desk.context import DeskContext, Signed, desk, signed_in
+from newsletter.web.desk.refusal import DeskRefusal
 from subscribers.errors import InvalidAddress, StoreError, UnknownSubscriber
 from subscribers.importer import export_csv, import_csv
 from subscribers.models import Status, Subscriber

@@ -259,3 +259,25 @@ def test_a_body_larger_than_the_desk_takes_is_refused_before_it_is_read(
     response = client.post("/desk/subscribers/import", files={"file": ("big.csv", huge)}, data={"csrf": csrf})
     assert response.status_code == 413 and "more than the desk takes" in response.text
     assert database.store.count_by_status()["pending"] == 0
+
+
+def test_the_desk_is_built_by_its_first_request_and_answers_it(desk_db: Settings, database: Database) -> None:
+    """Until someone opens the desk one route stands for all of it; whatever that first request is, it
+    gets the desk's own answer, and unknown desk paths are still not found."""
+    app = build_app(desk_db, database)
+    assert not hasattr(app.state, "desk")
+    client = make_client(app)
+    assert client.get("/desk/nothing-here").status_code == 404
+    assert hasattr(app.state, "desk")
+    page = client.get("/desk/sign-in")
+    assert page.status_code == 200 and 'name="password"' in page.text
+    assert client.get("/desk/still-nothing").status_code == 404
+    assert not [r for r in app.router.routes if getattr(r, "path", "") == "/desk/{rest:path}"]
+
+
+def test_a_first_desk_request_without_a_session_is_sent_to_sign_in(
+    desk_db: Settings, database: Database
+) -> None:
+    client = make_client(build_app(desk_db, database))
+    response = client.get("/desk/subscribers")
+    assert response.status_code == 303 and response.headers["location"].startswith("/desk/sign-in")
