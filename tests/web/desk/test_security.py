@@ -281,3 +281,24 @@ def test_a_first_desk_request_without_a_session_is_sent_to_sign_in(
     client = make_client(build_app(desk_db, database))
     response = client.get("/desk/subscribers")
     assert response.status_code == 303 and response.headers["location"].startswith("/desk/sign-in")
+
+
+def test_a_desk_that_fails_to_build_is_built_by_the_next_request(
+    desk_db: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while building (a store that is down for a moment, say) is that request's 500, not a
+    desk that stays missing until the server restarts."""
+    real_build, calls = desk.build, []
+
+    def build_once_failing(app: Any, web: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the store is down")
+        real_build(app, web)
+
+    monkeypatch.setattr(desk, "build", build_once_failing)
+    client = make_client(build_app(desk_db, database), raise_server_exceptions=False)
+    assert client.get("/desk/sign-in").status_code == 500
+    page = client.get("/desk/sign-in")
+    assert page.status_code == 200 and 'name="password"' in page.text
+    assert client.get("/desk/sign-in").status_code == 200 and len(calls) == 2
