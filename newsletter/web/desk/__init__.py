@@ -102,7 +102,6 @@ def build(app: FastAPI, web: WebContext) -> None:
 
     settings = web.settings
     sessions, window = app.state.database.sessions, settings.desk_signin_window
-    every_router = routers()
     app.state.desk = DeskContext(
         settings=settings,
         database=app.state.database,
@@ -132,5 +131,5 @@ def build(app: FastAPI, web: WebContext) -> None:
             window,
         ),
     )
-    for router in every_router:
+    for router in routers():
         app.include_router(router)
