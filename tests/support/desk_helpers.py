@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +59,3 @@ def signed_in_client(settings: Settings, database: Database, **client_options: A
     client = make_client(build_app(settings, database), **client_options)
     assert sign_in(client).status_code == 303
     return client
-
-
-def wait_for(check: Any, seconds: float = 60.0, what: str = "the condition") -> Any:
-    """Poll ``check()`` until it returns something true (a background send is another process)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -34,6 +34,7 @@ from subscribers.models import Status
 from subscribers.store import Consent
 from tests.conftest import make_settings
 from tests.support.browser import launched_chromium
+from tests.support.polling import wait_for
 from tests.support.services import unavailable
 from tests.support.web_helpers import ServerThread, build_app, confirm_url, parse
 
@@ -214,8 +215,9 @@ def test_embedded_form_in_a_frame_and_the_unsubscribe_button(tmp_path: Path, bro
         frame.get_by_label("Email address").fill("framed@example.org")
         frame.get_by_role("button", name="Subscribe").click()
         frame.get_by_role("heading", name="Check your inbox").wait_for()
-        framed = database.store.find("framed@example.org")
-        assert framed is not None and framed.status is Status.pending
+        # The request is applied to the list by a task that runs once this page has been answered.
+        framed = wait_for(lambda: database.store.find("framed@example.org"), 15, "the signup to be applied")
+        assert framed.status is Status.pending
         assert database.store.events(framed.id)[0].source == "web:embed"
 
         reader = database.store.add("leaving@example.org", consent=Consent(source="t"))

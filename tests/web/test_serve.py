@@ -14,6 +14,7 @@ import httpx
 
 from newsletter.database import open_database
 from tests.conftest import TEST_SECRET, make_settings
+from tests.support.polling import wait_for
 from tests.support.web_helpers import csrf_of
 
 NEWSLETTER = [sys.executable, "-c", "from newsletter.cli import main; main()"]
@@ -82,10 +83,8 @@ def _signup_ip(tmp_path: Path, base: str, address: str, forwarded: str) -> str |
     settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'newsletter.db'}")
     database = open_database(settings)
     try:
-        deadline = time.monotonic() + 10
-        while (subscriber := database.store.find(address)) is None:  # applied just after the answer
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        # applied just after the answer
+        subscriber = wait_for(lambda: database.store.find(address), 10, "the signup to be applied")
         return database.store.events(subscriber.id)[0].ip
     finally:
         database.close()

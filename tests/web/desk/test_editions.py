@@ -16,9 +16,10 @@ import pytest
 from newsletter.config import Settings
 from newsletter.database import Database
 from newsletter.edition.stored import EditionStatus
-from newsletter.web.desk.runner import settings_environment
+from newsletter.web.desk.runner import SendRunner, settings_environment
 from tests.conftest import SAMPLE_DIGEST
-from tests.support.desk_helpers import add_readers, desk_csrf, desk_settings, signed_in_client, wait_for
+from tests.support.desk_helpers import add_readers, desk_csrf, desk_settings, signed_in_client
+from tests.support.polling import wait_for
 from tests.support.web_helpers import outbox
 
 EDITION = "2011-07-11-weekly-highlights"
@@ -142,6 +143,8 @@ def test_send_now_asks_with_the_count_and_runs_outside_the_web_app(
     )
     assert database.ledger.counts(edition.id)["accepted"] == 40
     assert len(outbox(desk_config)) == 40
+    # The ledger says sent before the process prints its summary; its lock goes when it has ended.
+    wait_for(lambda: not SendRunner(desk_config).running(EDITION), what="the send's process to end")
     log = (desk_config.desk_log_dir / f"{EDITION}.log").read_text()
     assert '"accepted": 40' in log
 
