@@ -40,6 +40,9 @@ ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-
 VERP_IN_TEXT = re.compile(r"[\w.\-]+\+(e\d{1,18}-s\d{1,18}-[0-9a-f]{10})@[\w.\-]+", re.I)
 REF_IN_TEXT = re.compile(r"X-Newsletter-Ref:\s*(e\d{1,18}-s\d{1,18}-[0-9a-f]{10})", re.I)
 MESSAGE_ID = re.compile(r"\.e(\d{1,18})\.s(\d{1,18})@")
+# How much of a returned message is searched for a ref pasted into its body: reports are small, and a
+# huge one must not cost a regex pass over all of it.
+FLAT_TEXT_LIMIT = 2_000_000
 UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*(?:(?:re|aw|fwd?)\s*:\s*)*unsubscribe\s+(\S{1,64})\s*$", re.I)
 
 
@@ -71,7 +74,7 @@ class InboxReader:
             if report.method == "none":
                 return Reading("kept", "not a bounce, complaint or unsubscribe request", report=report)
             return Reading("ignored", report.reason, report=report)
-        delivery = self.match(report)
+        delivery = self.match(report, raw)
         named = ", ".join(f.recipient for f in report.failures if f.recipient) or "no address"
         if delivery is None:
             if report.kind in ("auto-reply", "delivered"):  # nothing to do, nothing a person must look at
@@ -102,8 +105,9 @@ class InboxReader:
 
     # -- matching ------------------------------------------------------------------------------------
 
-    def match(self, report: Report) -> tuple[int, int, str] | None:
-        """(edition id, subscriber id, how) for the delivery this report is about, or None."""
+    def match(self, report: Report, raw: bytes) -> tuple[int, int, str] | None:
+        """(edition id, subscriber id, how) for the delivery this report is about, or None; ``raw`` is
+        the message as it came, searched last for a ref pasted into a body."""
         for name in ENVELOPE_HEADERS:
             for value in report.message.get_all(name) or []:
                 for _, address in getaddresses([str(value)]):
@@ -120,7 +124,7 @@ class InboxReader:
             found = delivery_from_ref(self._links, header(original, "X-Newsletter-Ref"))
             if found:
                 return (*found, "original X-Newsletter-Ref")
-        text = _flat_text(report.message)
+        text = raw[:FLAT_TEXT_LIMIT].decode("latin-1")
         for pattern, how in ((REF_IN_TEXT, "X-Newsletter-Ref in text"), (VERP_IN_TEXT, "VERP in text")):
             for ref in dict.fromkeys(m.group(1) for m in pattern.finditer(text)):
                 found = delivery_from_ref(self._links, ref)
@@ -198,12 +202,3 @@ def _kind(failure: Failure) -> FeedbackKind:
     if failure.temporary:
         return FeedbackKind.deferred  # a delay notice: the MTA is still trying
     return FeedbackKind.hard_bounce if failure.kind == "hard" else FeedbackKind.soft_bounce
-
-
-def _flat_text(message: Message, limit: int = 2_000_000) -> str:
-    """Every byte of the message as text (refs hide in returned headers pasted into bodies)."""
-    try:
-        raw = message.as_bytes()
-    except (TypeError, ValueError, LookupError, UnicodeError):
-        return ""
-    return raw[:limit].decode("latin-1")
