@@ -6,7 +6,8 @@ A report is matched to a delivery, most trusted first:
    envelope sender we signed per delivery, verified by ``Links.parse_verp``;
 2. a signed ref anywhere in the returned original: its ``Return-Path`` (our VERP address again) or its
    ``X-Newsletter-Ref`` header, also verified (this is what survives when the envelope is lost, and
-   what lets a complaint whose recipient the receiver redacted still find its reader);
+   what lets a complaint whose recipient the receiver redacted still find its reader), or either of
+   them pasted as text into the report (searched in the bytes as received, never a re-serialised copy);
 3. the original's ``Message-ID`` when the ledger holds a delivery with exactly that id *and* the report
    names the same recipient address. Message-IDs are not signed, so an unsigned claim must agree with
    our own records twice before it may suppress anyone.
